@@ -1,38 +1,44 @@
 package session
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
 // Sentinel errors callers branch on.
 var (
-	// ErrNotFound: no such session, or it has expired. Callers treat it as
+	// ErrNotFound: no such session, or it has ended. Callers treat it as
 	// "not authenticated", never as a failure.
 	ErrNotFound = errors.New("session: not found")
-	// ErrExists: Create was given an id that is already in use.
+	// ErrExists: Create was given an id that a live session already holds.
 	ErrExists = errors.New("session: id already exists")
 )
 
 // Session is one logged-in browser. The record holds everything the authz
 // decision needs, so the hot path never reads the users file.
+//
+// A *Session returned by a Store is read-only: stores may hand the same
+// record to many callers at once.
 type Session struct {
 	// ID is the random identifier the cookie carries. Stores may hash it for
 	// their keys; it is never logged.
-	ID          string
+	ID string
+	// User is the login name; the per-user index (DeleteUser) is keyed by it.
 	User        string
 	DisplayName string
 	Email       string
-	Groups      []string
+	// Groups keeps the order of the users file.
+	Groups []string
 	// CreatedAt is the login time.
 	CreatedAt time.Time
 	// LastActivity is the last activity written to the store. It moves only
-	// through Store.Touch, at most once per TouchInterval.
+	// forward, through Store.Touch, and only when NeedsTouch says so.
 	LastActivity time.Time
-	// ExpiresAt is the absolute end of the session.
+	// ExpiresAt is the absolute end of the session, whatever the activity.
 	ExpiresAt time.Time
 	// Inactivity ends the session this long after LastActivity; 0 means no
 	// inactivity limit (remember-me sessions and a disabled limit).
@@ -51,7 +57,8 @@ func (s *Session) Deadline() time.Time {
 	return s.ExpiresAt
 }
 
-// Expired reports whether the session has ended at now.
+// Expired reports whether the session has ended at now. The deadline itself
+// is already past: a session idle for exactly Inactivity has ended.
 func (s *Session) Expired(now time.Time) bool {
 	return !now.Before(s.Deadline())
 }
@@ -60,7 +67,8 @@ func (s *Session) Expired(now time.Time) bool {
 const maxTouchInterval = 10 * time.Second
 
 // NeedsTouch reports whether the activity should be written back at now: when
-// the last written activity is older than min(inactivity/4, 10s). Sessions
+// the last written activity is older than min(inactivity/4, 10s). Writing on
+// every request would turn each authz check into a store write; sessions
 // without an inactivity limit never need it.
 func (s *Session) NeedsTouch(now time.Time) bool {
 	if s.Inactivity <= 0 {
@@ -70,34 +78,40 @@ func (s *Session) NeedsTouch(now time.Time) bool {
 	return now.Sub(s.LastActivity) > every
 }
 
-// Store keeps sessions. Implementations must be safe for concurrent use,
-// must treat an expired session as absent (ErrNotFound), and must forget
-// sessions by themselves once they end.
-type Store interface {
-	// Create saves a new session under s.ID; ErrExists if the id is taken.
-	Create(ctx context.Context, s *Session) error
-	// Get returns the live session with this id, or ErrNotFound.
-	Get(ctx context.Context, id string) (*Session, error)
-	// Touch records activity at t; ErrNotFound if the session has ended.
-	Touch(ctx context.Context, id string, t time.Time) error
-	// Delete ends one session; deleting an absent one is not an error.
-	Delete(ctx context.Context, id string) error
-	// DeleteUser ends every session of user and returns how many ended.
-	DeleteUser(ctx context.Context, user string) (int, error)
-	// Ping reports whether the store can serve.
-	Ping(ctx context.Context) error
-	// Close releases the store's resources and stops its background work.
-	Close() error
+// validate rejects records no store should keep: without an id or a user
+// the record could never be found or revoked, and without an absolute
+// expiry it would never end.
+func (s *Session) validate() error {
+	switch {
+	case s == nil:
+		return errors.New("session: nil session")
+	case s.ID == "":
+		return errors.New("session: empty id")
+	case s.User == "":
+		return errors.New("session: empty user")
+	case s.ExpiresAt.IsZero():
+		return errors.New("session: no expiry")
+	}
+	return nil
+}
+
+// clone copies s deeply enough that later changes to the caller's record
+// (its Groups slice included) cannot reach a stored one.
+func (s *Session) clone() *Session {
+	c := *s
+	c.Groups = slices.Clone(s.Groups)
+	return &c
 }
 
 // idBytes is 256 bits of randomness.
 const idBytes = 32
 
-// NewID returns a fresh random session id, URL-safe base64 of 256 bits.
+// NewID returns a fresh random session id, URL-safe base64 (no padding) of
+// 256 bits: 43 characters.
 func NewID() (string, error) {
 	b := make([]byte, idBytes)
 	if _, err := rand.Read(b); err != nil {
-		return "", err
+		return "", fmt.Errorf("session: new id: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
