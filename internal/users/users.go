@@ -1,0 +1,235 @@
+package users
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+)
+
+// ErrInvalidCredentials is returned by Authenticate for an unknown user, a
+// wrong password and a disabled user alike, so that a caller cannot tell
+// which (user enumeration).
+var ErrInvalidCredentials = errors.New("users: invalid credentials")
+
+// debounce is how long the watcher waits for a burst of file events to end
+// before reloading: editors and kubelet write in several steps.
+const debounce = 100 * time.Millisecond
+
+// File is a users file. Lookups read an immutable snapshot through an atomic
+// pointer and take no lock; reloads build a new snapshot and swap it in.
+type File struct {
+	path string
+	log  zerolog.Logger
+	snap atomic.Pointer[snapshot]
+
+	// verifySlots bounds concurrent hash verifications. A default argon2id
+	// verification allocates 64 MiB, so a flood of login attempts would
+	// otherwise exhaust memory (denial of service).
+	verifySlots chan struct{}
+
+	mu      sync.Mutex // serialises reloads; never taken by Lookup
+	lastSum [32]byte   // content of the snapshot in use
+	badSum  [32]byte   // content of the last broken file, to log it once
+
+	watcher   *fsnotify.Watcher
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Open reads and validates the users file at path. With watch, it reloads the
+// file when it changes; a file that fails to parse is logged and the last
+// good snapshot stays in use. Close stops watching.
+func Open(path string, watch bool, log zerolog.Logger) (*File, error) {
+	f := &File{
+		path:        path,
+		log:         log,
+		verifySlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+	}
+	// Watch before the first read, so that a change made in between is not
+	// missed.
+	if watch {
+		if err := f.startWatch(); err != nil {
+			return nil, fmt.Errorf("users: watch %s: %w", path, err)
+		}
+	}
+	if err := f.Reload(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Reload reads the file again and, if it parses, swaps it in. On error the
+// previous snapshot stays in use and the error is returned. Reloading an
+// unchanged file does nothing.
+func (f *File) Reload() error {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("users: read users file: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.snap.Load() != nil && sum == f.lastSum {
+		return nil
+	}
+	s, err := parse(f.path, data)
+	if err != nil {
+		return err
+	}
+	f.snap.Store(s)
+	f.lastSum = sum
+	return nil
+}
+
+// Len returns the number of users in the snapshot in use, disabled included.
+func (f *File) Len() int { return len(f.snap.Load().users) }
+
+// Lookup returns the user called name. It reports false for unknown and for
+// disabled users, so that a session of a user disabled or removed from the
+// file stops working at its next request. It is a map lookup on the current
+// snapshot and takes no lock.
+func (f *File) Lookup(name string) (User, bool) {
+	e, ok := f.snap.Load().users[name]
+	if !ok || e.user.Disabled {
+		return User{}, false
+	}
+	return e.user, true
+}
+
+// Authenticate checks name and password. Unknown users, wrong passwords and
+// disabled users all give ErrInvalidCredentials, and all cost one hash
+// verification of the same kind: an unknown user is verified against a dummy
+// hash shaped like the file's own hashes, and a disabled user's password is
+// still verified, so response times reveal nothing. Other errors (ctx ended
+// while waiting for a verification slot) are returned wrapped.
+func (f *File) Authenticate(ctx context.Context, name, password string) (User, error) {
+	s := f.snap.Load()
+	e, known := s.users[name]
+	h := s.dummy
+	if known {
+		h = e.hash
+	}
+	select {
+	case f.verifySlots <- struct{}{}:
+	case <-ctx.Done():
+		return User{}, fmt.Errorf("users: authenticate: %w", context.Cause(ctx))
+	}
+	ok, err := h.verify(password)
+	<-f.verifySlots
+	if err != nil {
+		return User{}, fmt.Errorf("users: verify password of %q: %w", name, err)
+	}
+	if !known || !ok || e.user.Disabled {
+		return User{}, ErrInvalidCredentials
+	}
+	return e.user, nil
+}
+
+// Close stops watching the file. Lookups keep working on the last snapshot.
+func (f *File) Close() error {
+	var err error
+	f.closeOnce.Do(func() {
+		if f.watcher == nil {
+			return
+		}
+		close(f.stop)
+		<-f.done
+		err = f.watcher.Close()
+	})
+	return err
+}
+
+// startWatch watches the directory of the file rather than the file: editors
+// replace files by rename, and Kubernetes swaps a ConfigMap by repointing a
+// "..data" symlink, and a watch on the file itself would die with the old
+// inode. If the path is a symlink into another directory, that directory is
+// watched too, so edits of the target are seen.
+func (f *File) startWatch() error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.path)
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(f.path); err == nil {
+		if rdir := filepath.Dir(real); rdir != dir {
+			if err := w.Add(rdir); err != nil {
+				f.log.Warn().Err(err).Str("dir", rdir).Msg("users file: cannot watch the symlink target's directory")
+			}
+		}
+	}
+	f.watcher = w
+	f.stop = make(chan struct{})
+	f.done = make(chan struct{})
+	go f.watch()
+	return nil
+}
+
+// watch reloads after each burst of events in the watched directories.
+// Events are not filtered by name: the name that changes may be a symlink
+// level above the file. Reload skips unchanged content, so unrelated events
+// cost one small file read.
+func (f *File) watch() {
+	defer close(f.done)
+	timer := time.NewTimer(debounce)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case ev, ok := <-f.watcher.Events:
+			if !ok {
+				return
+			}
+			if ev.Op == fsnotify.Chmod {
+				continue
+			}
+			timer.Reset(debounce)
+		case err, ok := <-f.watcher.Errors:
+			if !ok {
+				return
+			}
+			f.log.Warn().Err(err).Str("file", f.path).Msg("users file: watch error")
+		case <-timer.C:
+			f.reloadAndLog()
+		}
+	}
+}
+
+// reloadAndLog reloads and logs the outcome in one line. A broken file is
+// logged once per distinct content, not on every unrelated event.
+func (f *File) reloadAndLog() {
+	before := f.snap.Load()
+	err := f.Reload()
+	if err == nil {
+		if s := f.snap.Load(); s != before {
+			f.log.Info().Str("file", f.path).Int("users", len(s.users)).Msg("users file reloaded")
+		}
+		return
+	}
+	data, _ := os.ReadFile(f.path)
+	sum := sha256.Sum256(data)
+	f.mu.Lock()
+	repeated := sum == f.badSum
+	f.badSum = sum
+	f.mu.Unlock()
+	if !repeated {
+		f.log.Error().Str("file", f.path).Err(err).Msg("users file not reloaded; keeping the last good one")
+	}
+}
