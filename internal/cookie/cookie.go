@@ -1,0 +1,271 @@
+package cookie
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"gate/internal/keys"
+)
+
+// Sentinel errors callers branch on. Both mean "not authenticated".
+var (
+	// ErrNoCookie: the request carries no cookie with the configured name.
+	ErrNoCookie = errors.New("cookie: no session cookie")
+	// ErrInvalid: cookies with the configured name are present but none
+	// decodes: tampered, signed with another secret, truncated, garbage,
+	// oversize or empty.
+	ErrInvalid = errors.New("cookie: invalid session cookie")
+)
+
+const (
+	// maxValueLen rejects a value before any decoding work: ours are under
+	// 200 bytes, and 4096 is the most browsers store per cookie.
+	maxValueLen = 4096
+	// maxCandidates bounds the HMACs one request can cost. Duplicates are
+	// normal (a stale host-only cookie beside the domain one, or a cookie
+	// tossed from a sibling subdomain), but a header stuffed with thousands
+	// of copies must not buy thousands of verifications.
+	maxCandidates = 8
+)
+
+// Config describes the session cookie.
+type Config struct {
+	// Name is the cookie name; it is also bound into the signature, so a
+	// value lifted from another cookie does not verify under this one.
+	Name string
+	// HashKey signs the value (HMAC-SHA256): 32 or 64 bytes.
+	HashKey []byte
+	// BlockKey encrypts the value (AES): 16, 24 or 32 bytes.
+	BlockKey []byte
+	// Domain is session.domain, so every protected subdomain receives the
+	// cookie; empty makes a host-only cookie.
+	Domain string
+	// Secure restricts the cookie to https.
+	Secure bool
+	// SameSite is sent as configured; zero means Lax, and
+	// http.SameSiteDefaultMode omits the attribute.
+	SameSite http.SameSite
+}
+
+// Codec reads and writes the session cookie. It is safe for concurrent use.
+type Codec struct {
+	name     string
+	domain   string
+	secure   bool
+	sameSite http.SameSite
+	// sc is configured once in New: its AES cipher is built there, not per
+	// request.
+	sc *securecookie.SecureCookie
+}
+
+// New checks cfg and returns a codec. Keys of the wrong size are refused
+// rather than padded or truncated, since a short key silently weakens every
+// cookie.
+func New(cfg Config) (*Codec, error) {
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	sameSite := cfg.SameSite
+	if sameSite == 0 {
+		sameSite = http.SameSiteLaxMode
+	}
+	sc := securecookie.New(slices.Clone(cfg.HashKey), slices.Clone(cfg.BlockKey)).
+		// The value is the id's bytes; gob would only add size and a
+		// decoder an attacker can feed.
+		SetSerializer(securecookie.NopEncoder{}).
+		// The store decides when a session ends. securecookie's own 30-day
+		// limit would cut remember-me sessions configured longer.
+		MaxAge(0).
+		MaxLength(maxValueLen)
+	// securecookie reports setup errors only from Encode; find out now.
+	if _, err := sc.Encode(cfg.Name, []byte("probe")); err != nil {
+		return nil, fmt.Errorf("cookie: %w", err)
+	}
+	return &Codec{
+		name:     cfg.Name,
+		domain:   cfg.Domain,
+		secure:   cfg.Secure,
+		sameSite: sameSite,
+		sc:       sc,
+	}, nil
+}
+
+// FromSecret is New with the keys derived from session.secret, one per
+// purpose; cfg's HashKey and BlockKey are ignored.
+func FromSecret(cfg Config, secret string) (*Codec, error) {
+	var err error
+	if cfg.HashKey, err = keys.Derive(secret, keys.CookieHash, 64); err != nil {
+		return nil, fmt.Errorf("cookie: %w", err)
+	}
+	if cfg.BlockKey, err = keys.Derive(secret, keys.CookieBlock, 32); err != nil {
+		return nil, fmt.Errorf("cookie: %w", err)
+	}
+	return New(cfg)
+}
+
+func validate(cfg Config) error {
+	if cfg.Name == "" {
+		return errors.New("cookie: empty name")
+	}
+	if n := len(cfg.HashKey); n != 32 && n != 64 {
+		return fmt.Errorf("cookie: hash key must be 32 or 64 bytes, got %d", n)
+	}
+	if n := len(cfg.BlockKey); n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("cookie: block key must be 16, 24 or 32 bytes, got %d", n)
+	}
+	if cfg.SameSite < 0 || cfg.SameSite > http.SameSiteNoneMode {
+		return fmt.Errorf("cookie: unknown SameSite mode %d", cfg.SameSite)
+	}
+	// http.SetCookie drops an invalid cookie with only a log line; a login
+	// that silently sets no cookie is far harder to diagnose than this.
+	probe := &http.Cookie{Name: cfg.Name, Value: "x", Domain: cfg.Domain, Path: "/"}
+	if err := probe.Valid(); err != nil {
+		return fmt.Errorf("cookie: %w", err)
+	}
+	// Browsers discard these outright, so the user could never log in.
+	if cfg.SameSite == http.SameSiteNoneMode && !cfg.Secure {
+		return errors.New("cookie: SameSite=None requires Secure (an https portal)")
+	}
+	if hasPrefixFold(cfg.Name, "__Secure-") && !cfg.Secure {
+		return fmt.Errorf("cookie: name %q requires Secure", cfg.Name)
+	}
+	if hasPrefixFold(cfg.Name, "__Host-") && (!cfg.Secure || cfg.Domain != "") {
+		return fmt.Errorf("cookie: name %q requires Secure and no Domain", cfg.Name)
+	}
+	return nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// Name returns the cookie name.
+func (c *Codec) Name() string { return c.name }
+
+// Read returns the session id the request's cookie carries: ErrNoCookie
+// when there is no cookie of that name, ErrInvalid when none of them
+// decodes.
+//
+// Several cookies of the same name are tried in order and the first that
+// decodes wins, so a garbage cookie tossed in from a sibling subdomain (or
+// a stale duplicate) cannot lock a user out by shadowing the real one.
+// Only a value this codec produced decodes; a tossed cookie that does is an
+// attacker's own session, which the caller checks like any other.
+func (c *Codec) Read(r *http.Request) (string, error) {
+	seen := 0
+	// Scanning the raw header, rather than r.Cookies, builds no *Cookie
+	// for every unrelated cookie on every proxied request.
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, value, ok := strings.Cut(part, "=")
+			if !ok || textproto.TrimString(name) != c.name {
+				continue
+			}
+			if seen++; seen > maxCandidates {
+				return "", ErrInvalid
+			}
+			if id, ok := c.decode(unquote(textproto.TrimString(value))); ok {
+				return id, nil
+			}
+		}
+	}
+	if seen > 0 {
+		return "", ErrInvalid
+	}
+	return "", ErrNoCookie
+}
+
+// unquote strips the double quotes RFC 6265 allows around a value, as
+// net/http does.
+func unquote(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
+}
+
+func (c *Codec) decode(value string) (string, bool) {
+	if value == "" || len(value) > maxValueLen || !isBase64URL(value) {
+		return "", false
+	}
+	var id []byte
+	if err := c.sc.Decode(c.name, value, &id); err != nil || len(id) == 0 {
+		return "", false
+	}
+	return string(id), true
+}
+
+// isBase64URL reports whether v holds only what Write produces. Go's base64
+// decoder skips CR and LF, so without this check values other than ours
+// would decode to the same bytes.
+func isBase64URL(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if !base64URL[v[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var base64URL = func() (t [256]bool) {
+	for _, b := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") {
+		t[b] = true
+	}
+	return t
+}()
+
+// Write sets the session cookie for id. maxAge > 0 sets Max-Age and
+// Expires (remember-me); otherwise the cookie lasts for the browser
+// session.
+func (c *Codec) Write(w http.ResponseWriter, id string, maxAge time.Duration) error {
+	if id == "" {
+		return errors.New("cookie: empty session id")
+	}
+	value, err := c.sc.Encode(c.name, []byte(id))
+	if err != nil {
+		return fmt.Errorf("cookie: encode: %w", err)
+	}
+	ck := c.cookie(value)
+	if maxAge > 0 {
+		// Round up: a sub-second lifetime must not become Max-Age=0, which
+		// means "delete".
+		secs := int((maxAge + time.Second - 1) / time.Second)
+		ck.MaxAge = secs
+		// Expires too, for clients that ignore Max-Age.
+		ck.Expires = time.Now().Add(time.Duration(secs) * time.Second)
+	}
+	http.SetCookie(w, ck)
+	return nil
+}
+
+// Clear tells the browser to drop the session cookie. The name, Domain and
+// Path must match the cookie being deleted, so they come from the same
+// place as Write's.
+func (c *Codec) Clear(w http.ResponseWriter) {
+	ck := c.cookie("")
+	ck.MaxAge = -1
+	http.SetCookie(w, ck)
+}
+
+// cookie is the one place the attributes are set. HttpOnly keeps the id
+// away from scripts an XSS could run on any subdomain.
+func (c *Codec) cookie(value string) *http.Cookie {
+	return &http.Cookie{
+		Name:     c.name,
+		Value:    value,
+		Domain:   c.domain,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   c.secure,
+		SameSite: c.sameSite,
+	}
+}
