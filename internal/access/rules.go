@@ -1,0 +1,459 @@
+package access
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"gate/internal/config"
+)
+
+// Result is the outcome of Decide. The zero value is Forbid, so that a
+// Result left unset fails closed.
+type Result uint8
+
+// Results.
+const (
+	// Forbid: the request may not pass (403).
+	Forbid Result = iota
+	// Login: the request needs an authenticated user it does not have.
+	Login
+	// Allow: the request may pass.
+	Allow
+)
+
+// String returns "forbid", "login" or "allow", for logs and metric labels.
+func (r Result) String() string {
+	switch r {
+	case Allow:
+		return "allow"
+	case Login:
+		return "login"
+	default:
+		return "forbid"
+	}
+}
+
+// Request is the original request as the proxy reported it.
+type Request struct {
+	Method string
+	// Host may carry a port and a trailing dot; both are ignored, and case
+	// does not matter.
+	Host string
+	// Path is the raw request target, path and query, as received: "/a/b?x=1".
+	// Decide normalizes it (see NormalizePath).
+	Path string
+	// Client is the client address; an invalid address matches no networks.
+	Client netip.Addr
+}
+
+// Subject is an authenticated user. Decide takes nil for an anonymous
+// request.
+type Subject struct {
+	User   string
+	Groups []string
+}
+
+// policy is what a rule, or the default, decides.
+type policy uint8
+
+const (
+	policyDeny policy = iota
+	policyBypass
+	policyOneFactor
+)
+
+// Rules is a compiled access_control section. It is immutable and safe for
+// concurrent use.
+type Rules struct {
+	rules         []rule
+	defaultPolicy policy
+	// domain is the session cookie's domain, lower-cased: hosts outside it
+	// never receive the cookie.
+	domain string
+	// needPath is set when some rule has resources, so that requests are
+	// normalized only when a rule will read the path.
+	needPath bool
+}
+
+// rule is one compiled rule. Empty criteria match everything.
+type rule struct {
+	hosts     []string         // exact, lower-cased, no trailing dot
+	suffixes  []string         // ".example.com" for "*.example.com"
+	hostRegex []*regexp.Regexp // domain_regex; OR'ed with hosts and suffixes
+	resources []*regexp.Regexp // on the normalized path and query
+	methods   []string         // upper-case
+	networks  []netip.Prefix   // masked, IPv4 unmapped
+	subjects  [][]term         // OR of ANDs
+	policy    policy
+}
+
+// term is one "user:x" or "group:y" condition.
+type term struct {
+	group bool
+	name  string
+}
+
+// New compiles ac for a session cookie scoped to sessionDomain. It reports
+// every problem at once, each naming its key path
+// (access_control.rules[0].networks[1]).
+func New(ac config.AccessControl, sessionDomain string) (*Rules, error) {
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	r := &Rules{domain: canonicalHost(strings.TrimPrefix(sessionDomain, "."))}
+	if r.domain == "" {
+		bad("session.domain", "must not be empty")
+	}
+	var ok bool
+	if r.defaultPolicy, ok = parsePolicy(ac.DefaultPolicy); !ok {
+		bad("access_control.default_policy", "%s", policyProblem(ac.DefaultPolicy))
+	}
+
+	for i, cr := range ac.Rules {
+		key := fmt.Sprintf("access_control.rules[%d]", i)
+		var rl rule
+		if rl.policy, ok = parsePolicy(cr.Policy); !ok {
+			bad(key+".policy", "%s", policyProblem(cr.Policy))
+		}
+		for j, d := range cr.Domain {
+			k := fmt.Sprintf("%s.domain[%d]", key, j)
+			d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+			switch {
+			case d == "":
+				bad(k, "must not be empty")
+			case d == "*":
+				bad(k, "a lone * is not allowed; leave domain out to match every host")
+			case strings.Contains(d, "{"):
+				bad(k, "placeholders such as {user} are not supported")
+			case strings.HasPrefix(d, "*.") && !strings.Contains(d[2:], "*") && validHost(d[2:]):
+				rl.suffixes = append(rl.suffixes, d[1:])
+			case !strings.Contains(d, "*") && validHost(d):
+				rl.hosts = append(rl.hosts, d)
+			default:
+				bad(k, "must be a host name, optionally starting with *. (got %q)", d)
+			}
+		}
+		for j, s := range cr.DomainRegex {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				bad(fmt.Sprintf("%s.domain_regex[%d]", key, j), "invalid regex: %v", err)
+				continue
+			}
+			rl.hostRegex = append(rl.hostRegex, re)
+		}
+		for j, s := range cr.Resources {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				bad(fmt.Sprintf("%s.resources[%d]", key, j), "invalid regex: %v", err)
+				continue
+			}
+			rl.resources = append(rl.resources, re)
+			r.needPath = true
+		}
+		for j, m := range cr.Methods {
+			m = strings.ToUpper(strings.TrimSpace(m))
+			if !isToken(m) {
+				bad(fmt.Sprintf("%s.methods[%d]", key, j), "must be an HTTP method (got %q)", m)
+				continue
+			}
+			rl.methods = append(rl.methods, m)
+		}
+		for j, n := range cr.Networks {
+			p, err := parseNetwork(n)
+			if err != nil {
+				bad(fmt.Sprintf("%s.networks[%d]", key, j), "must be an IP address or CIDR (got %q)", n)
+				continue
+			}
+			rl.networks = append(rl.networks, p)
+		}
+		for j, and := range cr.Subject {
+			if len(and) == 0 {
+				bad(fmt.Sprintf("%s.subject[%d]", key, j), "must not be empty")
+				continue
+			}
+			terms := make([]term, 0, len(and))
+			for k, s := range and {
+				t, ok := parseTerm(s)
+				if !ok {
+					bad(fmt.Sprintf("%s.subject[%d][%d]", key, j, k), "must be user:NAME or group:NAME (got %q)", s)
+					continue
+				}
+				terms = append(terms, t)
+			}
+			rl.subjects = append(rl.subjects, terms)
+		}
+		r.rules = append(r.rules, rl)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Decide applies the rules to req for subj (nil when anonymous).
+//
+// Rules are tried in order; the first whose every given criterion matches
+// decides. A rule with a subject answers Login to an anonymous request,
+// whatever its policy, and is skipped for an authenticated user it does not
+// name. bypass allows; one_factor allows an authenticated user and asks an
+// anonymous one to log in; deny forbids. Without a matching rule the default
+// policy decides the same way.
+//
+// A host outside the session domain cannot receive the session cookie, so
+// only a bypass decision lets its requests pass; anything else is Forbid,
+// not Login, which would loop through the portal forever.
+func (r *Rules) Decide(req Request, subj *Subject) Result {
+	host := canonicalHost(req.Host)
+	var path string
+	if r.needPath {
+		path = NormalizePath(req.Path)
+	}
+	client := req.Client.Unmap()
+
+	res, bypass := apply(r.defaultPolicy, subj)
+	for i := range r.rules {
+		rl := &r.rules[i]
+		if !rl.matches(host, path, req.Method, client) {
+			continue
+		}
+		if len(rl.subjects) > 0 {
+			if subj == nil {
+				res, bypass = Login, false
+				break
+			}
+			if !rl.admits(subj) {
+				continue
+			}
+		}
+		res, bypass = apply(rl.policy, subj)
+		break
+	}
+	if !bypass && !r.inDomain(host) {
+		return Forbid
+	}
+	return res
+}
+
+// apply turns a policy into a result, and reports whether it was bypass.
+func apply(p policy, subj *Subject) (Result, bool) {
+	switch p {
+	case policyBypass:
+		return Allow, true
+	case policyOneFactor:
+		if subj != nil {
+			return Allow, false
+		}
+		return Login, false
+	default:
+		return Forbid, false
+	}
+}
+
+// matches reports whether every criterion of rl other than the subject
+// holds.
+func (rl *rule) matches(host, path, method string, client netip.Addr) bool {
+	if len(rl.hosts)+len(rl.suffixes)+len(rl.hostRegex) > 0 && !rl.matchesHost(host) {
+		return false
+	}
+	if len(rl.resources) > 0 && !anyMatch(rl.resources, path) {
+		return false
+	}
+	if len(rl.methods) > 0 && !matchesMethod(rl.methods, method) {
+		return false
+	}
+	if len(rl.networks) > 0 && !contains(rl.networks, client) {
+		return false
+	}
+	return true
+}
+
+func (rl *rule) matchesHost(host string) bool {
+	for _, h := range rl.hosts {
+		if host == h {
+			return true
+		}
+	}
+	for _, s := range rl.suffixes {
+		// len(host) > len(s): "*.example.com" does not match the apex, and
+		// s starts with '.', so "badexample.com" is not under it either.
+		if len(host) > len(s) && strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return anyMatch(rl.hostRegex, host)
+}
+
+// matchesMethod compares methods case-insensitively: a backend that accepts
+// "delete" as DELETE must not let it slip past a rule denying DELETE.
+func matchesMethod(methods []string, m string) bool {
+	for _, x := range methods {
+		if strings.EqualFold(x, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(nets []netip.Prefix, a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyMatch(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// admits reports whether subj satisfies one of the AND groups.
+func (rl *rule) admits(subj *Subject) bool {
+outer:
+	for _, and := range rl.subjects {
+		for _, t := range and {
+			if t.group {
+				if !hasGroup(subj.Groups, t.name) {
+					continue outer
+				}
+			} else if subj.User != t.name {
+				continue outer
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func hasGroup(groups []string, g string) bool {
+	for _, x := range groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Rules) inDomain(host string) bool {
+	return host == r.domain ||
+		len(host) > len(r.domain) && strings.HasSuffix(host, r.domain) && host[len(host)-len(r.domain)-1] == '.'
+}
+
+// canonicalHost lower-cases host and drops a port and one trailing dot.
+// It does not allocate when host is already lower-case.
+func canonicalHost(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i >= 0 {
+			host = host[:i+1]
+		}
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host, ':') == i {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	return strings.ToLower(host)
+}
+
+func parsePolicy(s string) (policy, bool) {
+	switch s {
+	case "deny":
+		return policyDeny, true
+	case "bypass":
+		return policyBypass, true
+	case "one_factor":
+		return policyOneFactor, true
+	}
+	return policyDeny, false
+}
+
+func policyProblem(s string) string {
+	if s == "two_factor" {
+		return "two_factor is not supported: gate authenticates with one factor; use one_factor or deny"
+	}
+	return fmt.Sprintf("must be deny, bypass or one_factor (got %q)", s)
+}
+
+func parseTerm(s string) (term, bool) {
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok || name == "" {
+		return term{}, false
+	}
+	switch kind {
+	case "user":
+		return term{name: name}, true
+	case "group":
+		return term{group: true, name: name}, true
+	}
+	return term{}, false
+}
+
+// parseNetwork accepts a CIDR or a single address. IPv4-mapped IPv6 forms are
+// unmapped, as client addresses are, so that ::ffff:10.0.0.0/104 and
+// 10.0.0.0/8 mean the same.
+func parseNetwork(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a := p.Addr(); a.Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, errors.New("mapped prefix shorter than /96")
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// validHost accepts the characters of a host name, or a bracketed IPv6
+// literal. A port is refused: request hosts are compared without one.
+func validHost(h string) bool {
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		a, err := netip.ParseAddr(h[1 : len(h)-1])
+		return err == nil && a.Is6()
+	}
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of a method.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
