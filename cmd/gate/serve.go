@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"gate/internal/access"
+	"gate/internal/config"
+	"gate/internal/cookie"
+	gatehttp "gate/internal/http"
+	"gate/internal/keys"
+	"gate/internal/regulation"
+	"gate/internal/session"
+	"gate/internal/users"
+)
+
+// shutdownGrace is how long in-flight requests may finish after SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(args, "serve", getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Session.Redis != nil {
+		return errors.New("session.redis: the Redis session store is not available in this version; remove the redis section to use the memory store")
+	}
+	srv, cleanup, err := build(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	network, addr, err := config.ParseAddress(cfg.Server.Address)
+	if err != nil {
+		return fmt.Errorf("server.address: %w", err)
+	}
+	if network == "unix" {
+		// A socket left by a previous run would make Listen fail.
+		_ = os.Remove(addr)
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return fmt.Errorf("server.address: listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: min(cfg.Server.ReadTimeout, 5*time.Second),
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          nil,
+	}
+	log.Info().Str("address", ln.Addr().String()).Str("network", network).Str("version", version).
+		Str("store", "memory").Msg("gate listening")
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// build wires the server from a validated configuration.
+func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), error) {
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (*gatehttp.Server, func(), error) {
+		cleanup()
+		return nil, nil, err
+	}
+
+	dir, err := users.Open(cfg.AuthenticationBackend.File.Path, cfg.AuthenticationBackend.File.Watch, log)
+	if err != nil {
+		return fail(fmt.Errorf("authentication_backend.file.path: %w", err))
+	}
+	closers = append(closers, func() { _ = dir.Close() })
+
+	rules, err := access.New(cfg.AccessControl, cfg.Session.Domain)
+	if err != nil {
+		return fail(fmt.Errorf("access_control: %w", err))
+	}
+	trusted, err := config.ParsePrefixes(cfg.Server.TrustedProxies)
+	if err != nil {
+		return fail(fmt.Errorf("server.trusted_proxies: %w", err))
+	}
+
+	hashKey, err := keys.Derive(cfg.Session.Secret, keys.CookieHash, 64)
+	if err != nil {
+		return fail(err)
+	}
+	blockKey, err := keys.Derive(cfg.Session.Secret, keys.CookieBlock, 32)
+	if err != nil {
+		return fail(err)
+	}
+	cookies, err := cookie.New(cookie.Config{
+		Name:     cfg.Session.Name,
+		HashKey:  hashKey,
+		BlockKey: blockKey,
+		Domain:   cfg.Session.Domain,
+		Secure:   strings.HasPrefix(cfg.Portal.URL, "https://"),
+		SameSite: sameSite(cfg.Session.SameSite),
+	})
+	if err != nil {
+		return fail(fmt.Errorf("session: %w", err))
+	}
+
+	store := session.NewMemory(session.MemoryOptions{})
+	closers = append(closers, func() { _ = store.Close() })
+	reg, err := regulation.New(cfg.Regulation, regulation.NewMemoryCounters(regulation.MemoryOptions{}), cfg.Session.Secret)
+	if err != nil {
+		return fail(fmt.Errorf("regulation: %w", err))
+	}
+
+	var metrics *gatehttp.Metrics
+	if cfg.Metrics.Enabled {
+		metrics = gatehttp.NewMetrics(func() float64 { return float64(store.Len()) })
+	}
+	srv, err := gatehttp.New(gatehttp.Options{
+		Sessions:           store,
+		Cookies:            cookies,
+		Users:              dir,
+		Rules:              rules,
+		Regulator:          reg,
+		Logger:             log,
+		Metrics:            metrics,
+		PortalURL:          cfg.Portal.URL,
+		DefaultRedirectURL: cfg.Portal.DefaultRedirectURL,
+		Domain:             cfg.Session.Domain,
+		TrustedProxies:     trusted,
+		Expiration:         cfg.Session.Expiration,
+		Inactivity:         cfg.Session.Inactivity,
+		RememberMe:         cfg.Session.RememberMe,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return srv, cleanup, nil
+}
+
+func sameSite(v string) http.SameSite {
+	switch strings.ToLower(v) {
+	case "strict":
+		return http.SameSiteStrictMode
+	case "none":
+		return http.SameSiteNoneMode
+	default:
+		return http.SameSiteLaxMode
+	}
+}
+
+func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil || c.Level == "" {
+		return zerolog.Logger{}, fmt.Errorf("log.level: unknown level %q", c.Level)
+	}
+	if c.Format == "text" {
+		w = zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}

@@ -1,0 +1,164 @@
+package http
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"gate/internal/access"
+	"gate/internal/session"
+	"gate/internal/users"
+)
+
+// dialect is how a proxy describes the original request and how it wants to
+// hear "go log in".
+type dialect struct {
+	name  string
+	parse func(http.Header) (target, error)
+	// clientHeaders are read, in order, to find the client address.
+	clientHeaders []string
+	// loginStatus picks the status for "go log in"; nginx accepts only 2xx,
+	// 401 and 403 from auth_request, so it always gets 401 + Location.
+	loginStatus func(r *http.Request, t target) int
+}
+
+var (
+	forwardAuthDialect = dialect{
+		name:          "forward-auth",
+		parse:         parseForwardAuth,
+		clientHeaders: []string{"X-Forwarded-For"},
+		loginStatus: func(r *http.Request, t target) int {
+			if scriptClient(r.Header) {
+				return http.StatusUnauthorized
+			}
+			if t.Method == http.MethodGet || t.Method == http.MethodHead {
+				return http.StatusFound
+			}
+			return http.StatusSeeOther
+		},
+	}
+	authRequestDialect = dialect{
+		name:          "auth-request",
+		parse:         parseAuthRequest,
+		clientHeaders: []string{"X-Forwarded-For", "X-Real-IP"},
+		loginStatus:   func(*http.Request, target) int { return http.StatusUnauthorized },
+	}
+)
+
+func (s *Server) handleForwardAuth(w http.ResponseWriter, r *http.Request) {
+	s.authorize(w, r, &forwardAuthDialect)
+}
+
+func (s *Server) handleAuthRequest(w http.ResponseWriter, r *http.Request) {
+	s.authorize(w, r, &authRequestDialect)
+}
+
+// identityHeaders are set on every 200 and on no other answer, so a proxy
+// copying them never forwards a client's own value.
+var identityHeaders = [...]string{"Remote-User", "Remote-Groups", "Remote-Email", "Remote-Name"}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect) {
+	peer, ok := peerTrusted(r, s.trusted)
+	if !ok {
+		if s.untrusted.allow(peer) {
+			logFrom(r).Warn().Str("peer", peer.String()).Str("endpoint", d.name).
+				Msg("authz request from a peer outside server.trusted_proxies refused")
+		}
+		s.decided("untrusted_peer")
+		writeText(w, http.StatusForbidden, "forbidden")
+		return
+	}
+	t, err := d.parse(r.Header)
+	if err != nil {
+		s.decided("bad_request")
+		writeText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	sess, user, err := s.currentUser(r)
+	if err != nil {
+		s.decided("error")
+		writeText(w, http.StatusServiceUnavailable, "session store unavailable")
+		return
+	}
+	req := access.Request{Method: t.Method, Host: t.Host, Path: t.URI, Client: clientAddr(r, s.trusted, d.clientHeaders...)}
+	var subj *access.Subject
+	if sess != nil {
+		subj = &access.Subject{User: user.Name, Groups: user.Groups}
+		if sess.NeedsTouch(s.now()) {
+			if err := s.opts.Sessions.Touch(r.Context(), sess.ID, s.now()); err != nil && !errors.Is(err, session.ErrNotFound) {
+				s.storeError(r, "touch", err)
+				s.decided("error")
+				writeText(w, http.StatusServiceUnavailable, "session store unavailable")
+				return
+			}
+		}
+	}
+	result := s.opts.Rules.Decide(req, subj)
+	logDecision(r, d.name, t, user, result)
+	switch result {
+	case access.Allow:
+		s.decided("allow")
+		h := w.Header()
+		if subj != nil {
+			h.Set("Remote-User", user.Name)
+			h.Set("Remote-Groups", strings.Join(user.Groups, ","))
+			h.Set("Remote-Email", user.Email)
+			h.Set("Remote-Name", user.DisplayName)
+		} else {
+			for _, k := range identityHeaders {
+				h.Set(k, "")
+			}
+		}
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	case access.Login:
+		s.decided("login")
+		w.Header().Set("Location", s.portalLoc+url.QueryEscape(t.URL()))
+		writeText(w, d.loginStatus(r, t), "authentication required")
+	default:
+		s.decided("deny")
+		writeText(w, http.StatusForbidden, "forbidden")
+	}
+}
+
+// currentUser resolves the request's cookie to a live session and its user.
+// A missing, tampered or foreign cookie, an ended session, and a user since
+// disabled or removed are all "no session" (nil, nil); only a store failure
+// is an error, and callers must fail closed on it.
+func (s *Server) currentUser(r *http.Request) (*session.Session, users.User, error) {
+	id, err := s.opts.Cookies.Read(r)
+	if err != nil {
+		return nil, users.User{}, nil
+	}
+	sess, err := s.opts.Sessions.Get(r.Context(), id)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, users.User{}, nil
+	}
+	if err != nil {
+		s.storeError(r, "get", err)
+		return nil, users.User{}, err
+	}
+	user, ok := s.opts.Users.Lookup(sess.User)
+	if !ok {
+		return nil, users.User{}, nil
+	}
+	return sess, user, nil
+}
+
+// scriptClient reports whether a request comes from code rather than a
+// browser navigation; those get 401 instead of a redirect they cannot follow
+// usefully.
+func scriptClient(h http.Header) bool {
+	if h.Get("X-Requested-With") == "XMLHttpRequest" {
+		return true
+	}
+	accept := h.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
+}
+
+// jsonClient is SPEC's "JSON client": Accept or Content-Type names JSON.
+func jsonClient(h http.Header) bool {
+	return strings.Contains(h.Get("Accept"), "application/json") ||
+		strings.Contains(h.Get("Content-Type"), "application/json")
+}

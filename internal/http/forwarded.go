@@ -1,0 +1,289 @@
+package http
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// target is the original request a proxy asks about.
+type target struct {
+	Method string
+	Scheme string
+	// Host is lower-case, without a trailing dot; it keeps a port if one was sent.
+	Host string
+	// URI is the raw request-target: path and query as the client sent them.
+	URI string
+}
+
+// URL is the absolute URL of the original request.
+func (t target) URL() string { return t.Scheme + "://" + t.Host + t.URI }
+
+// errBadForwarding marks a request whose forwarding headers cannot describe a
+// request; it answers 400.
+var errBadForwarding = errors.New("bad forwarding headers")
+
+// maxURILen bounds what we will parse and normalize from a header.
+const maxURILen = 8192
+
+// parseForwardAuth reads the Traefik/Caddy dialect. It reads only
+// X-Forwarded-*: Caddy and Traefik pass a client-sent X-Original-URL through,
+// and Caddy appends the client's query string to the auth request, so neither
+// may decide the target.
+func parseForwardAuth(h http.Header) (target, error) {
+	t := target{
+		Method: h.Get("X-Forwarded-Method"),
+		Scheme: strings.ToLower(h.Get("X-Forwarded-Proto")),
+		URI:    h.Get("X-Forwarded-Uri"),
+	}
+	if t.Method == "" {
+		t.Method = http.MethodGet
+	}
+	if t.URI == "" {
+		t.URI = "/"
+	}
+	if t.Scheme == "" {
+		return target{}, fmt.Errorf("%w: missing X-Forwarded-Proto", errBadForwarding)
+	}
+	host, err := cleanHost(h.Get("X-Forwarded-Host"))
+	if err != nil {
+		return target{}, fmt.Errorf("%w: X-Forwarded-Host: %v", errBadForwarding, err)
+	}
+	t.Host = host
+	return t, checkTarget(t)
+}
+
+// parseAuthRequest reads the nginx dialect: X-Original-URL (absolute) and
+// X-Original-Method. nginx sends the subrequest itself as GET.
+func parseAuthRequest(h http.Header) (target, error) {
+	raw := h.Get("X-Original-URL")
+	if raw == "" {
+		return target{}, fmt.Errorf("%w: missing X-Original-URL", errBadForwarding)
+	}
+	if len(raw) > maxURILen {
+		return target{}, fmt.Errorf("%w: X-Original-URL too long", errBadForwarding)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Opaque != "" || u.User != nil {
+		return target{}, fmt.Errorf("%w: X-Original-URL is not an absolute URL", errBadForwarding)
+	}
+	host, err := cleanHost(u.Host)
+	if err != nil {
+		return target{}, fmt.Errorf("%w: X-Original-URL host: %v", errBadForwarding, err)
+	}
+	t := target{
+		Method: h.Get("X-Original-Method"),
+		Scheme: strings.ToLower(u.Scheme),
+		Host:   host,
+		URI:    u.EscapedPath(),
+	}
+	if t.URI == "" {
+		t.URI = "/"
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		t.URI += "?" + u.RawQuery
+	}
+	if t.Method == "" {
+		t.Method = http.MethodGet
+	}
+	return t, checkTarget(t)
+}
+
+func checkTarget(t target) error {
+	if t.Scheme != "http" && t.Scheme != "https" {
+		return fmt.Errorf("%w: scheme must be http or https", errBadForwarding)
+	}
+	if !validMethod(t.Method) {
+		return fmt.Errorf("%w: invalid method", errBadForwarding)
+	}
+	if len(t.URI) > maxURILen {
+		return fmt.Errorf("%w: URI too long", errBadForwarding)
+	}
+	if t.URI[0] != '/' {
+		return fmt.Errorf("%w: URI must start with /", errBadForwarding)
+	}
+	for i := 0; i < len(t.URI); i++ {
+		if c := t.URI[i]; c <= ' ' || c == 0x7f || c == '#' {
+			return fmt.Errorf("%w: URI has a forbidden character", errBadForwarding)
+		}
+	}
+	return nil
+}
+
+// validMethod accepts an RFC 9110 token of reasonable length.
+func validMethod(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanHost validates a Host value (name or IP, optional port) and returns it
+// lower-cased without a trailing dot. Anything that could smuggle a second
+// host, user-info or a path is refused.
+func cleanHost(h string) (string, error) {
+	if h == "" {
+		return "", errors.New("missing")
+	}
+	if len(h) > 260 {
+		return "", errors.New("too long")
+	}
+	name, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return "", errors.New("bad IPv6 literal")
+		}
+		if _, err := netip.ParseAddr(h[1:end]); err != nil {
+			return "", errors.New("bad IPv6 literal")
+		}
+		name, port = h[:end+1], h[end+1:]
+		if port != "" && port[0] != ':' {
+			return "", errors.New("bad port")
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		name, port = h[:i], h[i:]
+	}
+	if port != "" {
+		if len(port) < 2 || len(port) > 6 {
+			return "", errors.New("bad port")
+		}
+		for i := 1; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return "", errors.New("bad port")
+			}
+		}
+	}
+	if name[0] != '[' {
+		name = strings.TrimSuffix(name, ".")
+		if name == "" {
+			return "", errors.New("empty name")
+		}
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+				return "", errors.New("invalid character")
+			}
+		}
+	}
+	return lowerASCII(name) + port, nil
+}
+
+// lowerASCII lower-cases without allocating when there is nothing to change.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// trustedNets decides whose forwarding headers are believed.
+type trustedNets []netip.Prefix
+
+func (n trustedNets) contains(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range n {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// peerAddr is the address of the connection's other end. ok is false when
+// RemoteAddr is not an IP address (a unix socket).
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// peerTrusted reports whether the connection comes from a trusted proxy.
+// Unix socket peers are local processes the socket's file permissions let in,
+// so they are trusted.
+func peerTrusted(r *http.Request, trusted trustedNets) (netip.Addr, bool) {
+	a, ok := peerAddr(r)
+	if !ok {
+		return netip.Addr{}, true
+	}
+	return a, trusted.contains(a)
+}
+
+// clientAddr finds the client: X-Forwarded-For walked from the right,
+// skipping trusted proxies; the first untrusted address is the client. The
+// left part of the header is written by the client and can never choose the
+// address. Forwarding headers count only when the peer itself is trusted.
+// When every hop is trusted, the left-most address is the client.
+func clientAddr(r *http.Request, trusted trustedNets, headers ...string) netip.Addr {
+	peer, ok := peerTrusted(r, trusted)
+	if !ok {
+		return peer
+	}
+	var last netip.Addr
+	for _, name := range headers {
+		values := r.Header.Values(name)
+		if len(values) == 0 {
+			continue
+		}
+		for i := len(values) - 1; i >= 0; i-- {
+			v := values[i]
+			for v != "" {
+				var part string
+				if j := strings.LastIndexByte(v, ','); j >= 0 {
+					part, v = v[j+1:], v[:j]
+				} else {
+					part, v = v, ""
+				}
+				a, ok := parseForwardedAddr(strings.TrimSpace(part))
+				if !ok {
+					// Garbage in the chain: nothing left of it can be believed.
+					if last.IsValid() {
+						return last
+					}
+					return peer
+				}
+				if !trusted.contains(a) {
+					return a
+				}
+				last = a
+			}
+		}
+		if last.IsValid() {
+			return last
+		}
+	}
+	if last.IsValid() {
+		return last
+	}
+	return peer
+}
+
+// parseForwardedAddr accepts "1.2.3.4", "1.2.3.4:5", "::1" and "[::1]:5".
+func parseForwardedAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}

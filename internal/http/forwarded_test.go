@@ -1,0 +1,188 @@
+package http
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+)
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func TestParseForwardAuth(t *testing.T) {
+	tests := []struct {
+		name    string
+		h       http.Header
+		want    target
+		wantErr bool
+	}{
+		{
+			name: "all_headers",
+			h:    header("X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "App.Example.com", "X-Forwarded-Uri", "/a%20b?x=1"),
+			want: target{Method: "POST", Scheme: "https", Host: "app.example.com", URI: "/a%20b?x=1"},
+		},
+		{
+			name: "defaults_uri_and_method",
+			h:    header("X-Forwarded-Proto", "http", "X-Forwarded-Host", "app.example.com"),
+			want: target{Method: "GET", Scheme: "http", Host: "app.example.com", URI: "/"},
+		},
+		{
+			name: "ignores_x_original_url",
+			h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/public",
+				"X-Original-URL", "https://admin.example.com/secret"),
+			want: target{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/public"},
+		},
+		{name: "host_with_port", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com:8443"),
+			want: target{Method: "GET", Scheme: "https", Host: "app.example.com:8443", URI: "/"}},
+		{name: "trailing_dot", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com."),
+			want: target{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/"}},
+		{name: "missing_proto", h: header("X-Forwarded-Host", "app.example.com"), wantErr: true},
+		{name: "missing_host", h: header("X-Forwarded-Proto", "https"), wantErr: true},
+		{name: "bad_scheme", h: header("X-Forwarded-Proto", "javascript", "X-Forwarded-Host", "app.example.com"), wantErr: true},
+		{name: "host_with_userinfo", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.com@app.example.com"), wantErr: true},
+		{name: "host_with_path", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com/x"), wantErr: true},
+		{name: "host_with_two_hosts", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "a.example.com, b.example.com"), wantErr: true},
+		{name: "uri_not_absolute_path", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "http://evil.com/"), wantErr: true},
+		{name: "uri_with_space", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/a b"), wantErr: true},
+		{name: "bad_method", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Method", "GE T"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseForwardAuth(tt.h)
+			if tt.wantErr {
+				if !errors.Is(err, errBadForwarding) {
+					t.Fatalf("err = %v; want errBadForwarding", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseAuthRequest(t *testing.T) {
+	tests := []struct {
+		name    string
+		h       http.Header
+		want    target
+		wantErr bool
+	}{
+		{
+			name: "url_and_method",
+			h:    header("X-Original-URL", "https://App.example.com/dash%2Fboard?x=1&y=%20", "X-Original-Method", "DELETE"),
+			want: target{Method: "DELETE", Scheme: "https", Host: "app.example.com", URI: "/dash%2Fboard?x=1&y=%20"},
+		},
+		{
+			name: "ignores_x_forwarded",
+			h: header("X-Original-URL", "http://app.example.com", "X-Forwarded-Host", "admin.example.com",
+				"X-Forwarded-Uri", "/admin", "X-Forwarded-Proto", "https"),
+			want: target{Method: "GET", Scheme: "http", Host: "app.example.com", URI: "/"},
+		},
+		{name: "empty_query_kept", h: header("X-Original-URL", "https://app.example.com/p?"),
+			want: target{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/p?"}},
+		{name: "missing", h: header(), wantErr: true},
+		{name: "relative", h: header("X-Original-URL", "/admin"), wantErr: true},
+		{name: "scheme_relative", h: header("X-Original-URL", "//app.example.com/"), wantErr: true},
+		{name: "userinfo", h: header("X-Original-URL", "https://u:p@app.example.com/"), wantErr: true},
+		{name: "other_scheme", h: header("X-Original-URL", "ftp://app.example.com/"), wantErr: true},
+		{name: "opaque", h: header("X-Original-URL", "https:app.example.com"), wantErr: true},
+		{name: "forwarded_only", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseAuthRequest(tt.h)
+			if tt.wantErr {
+				if !errors.Is(err, errBadForwarding) {
+					t.Fatalf("err = %v; want errBadForwarding", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	trusted := trustedNets{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/8")}
+	tests := []struct {
+		name   string
+		remote string
+		h      http.Header
+		want   string
+	}{
+		{name: "no_header_uses_peer", remote: "10.0.0.5:1234", h: header(), want: "10.0.0.5"},
+		{name: "rightmost_untrusted", remote: "10.0.0.5:1234", h: header("X-Forwarded-For", "1.1.1.1, 2.2.2.2, 10.0.0.7"), want: "2.2.2.2"},
+		{name: "client_written_left_part_ignored", remote: "10.0.0.5:1234", h: header("X-Forwarded-For", "10.0.0.99, 203.0.113.9"), want: "203.0.113.9"},
+		{name: "spoofed_trusted_left", remote: "127.0.0.1:1", h: header("X-Forwarded-For", "127.0.0.1, 198.51.100.1"), want: "198.51.100.1"},
+		{name: "untrusted_peer_headers_ignored", remote: "203.0.113.1:5", h: header("X-Forwarded-For", "1.2.3.4"), want: "203.0.113.1"},
+		{name: "multiple_header_lines", remote: "10.0.0.5:1", h: header("X-Forwarded-For", "9.9.9.9", "X-Forwarded-For", "8.8.8.8, 10.1.1.1"), want: "8.8.8.8"},
+		{name: "all_trusted_leftmost", remote: "10.0.0.5:1", h: header("X-Forwarded-For", "10.0.0.1, 10.0.0.2"), want: "10.0.0.1"},
+		{name: "garbage_stops_walk", remote: "10.0.0.5:1", h: header("X-Forwarded-For", "1.1.1.1, garbage, 10.0.0.2"), want: "10.0.0.2"},
+		{name: "garbage_only_uses_peer", remote: "10.0.0.5:1", h: header("X-Forwarded-For", "garbage"), want: "10.0.0.5"},
+		{name: "ipv6_with_port", remote: "10.0.0.5:1", h: header("X-Forwarded-For", "[2001:db8::1]:443"), want: "2001:db8::1"},
+		{name: "mapped_ipv4_peer", remote: "[::ffff:10.0.0.5]:1", h: header("X-Forwarded-For", "192.0.2.1"), want: "192.0.2.1"},
+		{name: "real_ip_fallback", remote: "10.0.0.5:1", h: header("X-Real-IP", "192.0.2.7"), want: "192.0.2.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			r.Header = tt.h
+			if got := clientAddr(r, trusted, "X-Forwarded-For", "X-Real-IP"); got.String() != tt.want {
+				t.Errorf("clientAddr = %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseForwarding(f *testing.F) {
+	f.Add("https", "app.example.com", "/a?b=c", "GET", "https://app.example.com/x?y", "1.2.3.4, 10.0.0.1")
+	f.Add("http", "[::1]:80", "//x/../y", "POST", "//evil", "garbage,,")
+	f.Add("HTTPS", "a.example.com.", "", "", "https:opaque", "[2001:db8::1]:1")
+	trusted := trustedNets{netip.MustParsePrefix("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, proto, host, uri, method, original, xff string) {
+		h := header("X-Forwarded-Proto", proto, "X-Forwarded-Host", host, "X-Forwarded-Uri", uri,
+			"X-Forwarded-Method", method, "X-Original-URL", original, "X-Original-Method", method)
+		for _, parse := range []func(http.Header) (target, error){parseForwardAuth, parseAuthRequest} {
+			tgt, err := parse(h)
+			if err != nil {
+				if !errors.Is(err, errBadForwarding) {
+					t.Fatalf("error %v does not wrap errBadForwarding", err)
+				}
+				continue
+			}
+			if tgt.Scheme != "http" && tgt.Scheme != "https" {
+				t.Fatalf("accepted scheme %q", tgt.Scheme)
+			}
+			if tgt.URI == "" || tgt.URI[0] != '/' {
+				t.Fatalf("accepted URI %q", tgt.URI)
+			}
+			if _, err := cleanHost(tgt.Host); err != nil {
+				t.Fatalf("accepted host %q: %v", tgt.Host, err)
+			}
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.1:1"
+		r.Header.Set("X-Forwarded-For", xff)
+		if a := clientAddr(r, trusted, "X-Forwarded-For"); !a.IsValid() {
+			t.Fatalf("clientAddr returned an invalid address for %q", xff)
+		}
+	})
+}

@@ -1,0 +1,67 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are gate's Prometheus metrics, in a registry of their own.
+type Metrics struct {
+	reg         *prometheus.Registry
+	decisions   *prometheus.CounterVec
+	latency     prometheus.Histogram
+	logins      *prometheus.CounterVec
+	storeErrors *prometheus.CounterVec
+	// byResult resolves the decision counters once; the label lookup would
+	// otherwise hash on every request.
+	byResult map[string]prometheus.Counter
+}
+
+// NewMetrics registers gate's metrics. activeSessions, when not nil, reports
+// the live session count (the memory store knows it; Redis does not cheaply).
+func NewMetrics(activeSessions func() float64) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gate_authz_decisions_total",
+			Help: "Authorization decisions by result.",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "gate_authz_duration_seconds",
+			Help:    "Time to answer an authorization request.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gate_logins_total",
+			Help: "Login attempts by result.",
+		}, []string{"result"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gate_session_store_errors_total",
+			Help: "Session store errors by operation.",
+		}, []string{"op"}),
+	}
+	m.reg.MustRegister(m.decisions, m.latency, m.logins, m.storeErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if activeSessions != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gate_active_sessions",
+			Help: "Live sessions in the memory store.",
+		}, activeSessions))
+	}
+	m.byResult = make(map[string]prometheus.Counter)
+	for _, r := range []string{"allow", "login", "deny", "bad_request", "untrusted_peer", "error"} {
+		m.byResult[r] = m.decisions.WithLabelValues(r)
+	}
+	for _, r := range []string{"success", "failure", "banned", "bad_request", "error"} {
+		m.logins.WithLabelValues(r)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}

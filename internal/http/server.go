@@ -1,0 +1,209 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"gate/internal/access"
+	"gate/internal/cookie"
+	"gate/internal/session"
+	"gate/internal/users"
+	"gate/web"
+)
+
+// SessionStore is what the handlers need of a session store.
+type SessionStore interface {
+	Create(ctx context.Context, s *session.Session) error
+	Get(ctx context.Context, id string) (*session.Session, error)
+	Touch(ctx context.Context, id string, t time.Time) error
+	Delete(ctx context.Context, id string) error
+	DeleteUser(ctx context.Context, user string) (int, error)
+	Ping(ctx context.Context) error
+}
+
+// UserDirectory authenticates logins and tells, on every request, whether a
+// session's user still exists and is enabled.
+type UserDirectory interface {
+	Authenticate(ctx context.Context, name, password string) (users.User, error)
+	Lookup(name string) (users.User, bool)
+}
+
+// Regulator refuses logins after repeated failures.
+type Regulator interface {
+	Check(ctx context.Context, user string, client netip.Addr) (time.Duration, error)
+	Fail(ctx context.Context, user string, client netip.Addr) error
+	Succeed(ctx context.Context, user string) error
+}
+
+// Decider applies the access rules.
+type Decider interface {
+	Decide(req access.Request, subj *access.Subject) access.Result
+}
+
+// Options wires a Server. Every field but Now and Metrics is required.
+type Options struct {
+	Sessions  SessionStore
+	Cookies   *cookie.Codec
+	Users     UserDirectory
+	Rules     Decider
+	Regulator Regulator
+	Logger    zerolog.Logger
+	// Metrics is nil when metrics are disabled.
+	Metrics *Metrics
+
+	// PortalURL is the public URL of the login portal.
+	PortalURL string
+	// DefaultRedirectURL is where a login without a usable rd lands; empty
+	// keeps the browser on the portal.
+	DefaultRedirectURL string
+	// Domain is session.domain.
+	Domain         string
+	TrustedProxies []netip.Prefix
+	Expiration     time.Duration
+	Inactivity     time.Duration
+	// RememberMe <= 0 disables remember-me.
+	RememberMe time.Duration
+
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server answers gate's HTTP endpoints.
+type Server struct {
+	opts      Options
+	now       func() time.Time
+	trusted   trustedNets
+	redirects redirectPolicy
+	portal    *url.URL
+	// base is the portal URL's path without a trailing slash; portal routes
+	// live under it.
+	base       string
+	portalLoc  string
+	tmpl       *template.Template
+	cop        *http.CrossOriginProtection
+	untrusted  *onceEvery
+	router     chi.Router
+	defaultRD  string
+	secureCook bool
+}
+
+// New checks opts and builds the router.
+func New(opts Options) (*Server, error) {
+	if opts.Sessions == nil || opts.Cookies == nil || opts.Users == nil || opts.Rules == nil || opts.Regulator == nil {
+		return nil, errors.New("http: sessions, cookies, users, rules and regulator are required")
+	}
+	portal, err := url.Parse(opts.PortalURL)
+	if err != nil || (portal.Scheme != "http" && portal.Scheme != "https") || portal.Host == "" {
+		return nil, fmt.Errorf("http: portal url %q is not an absolute http(s) URL", opts.PortalURL)
+	}
+	tmpl, err := web.Templates()
+	if err != nil {
+		return nil, fmt.Errorf("http: portal templates: %w", err)
+	}
+	s := &Server{
+		opts:      opts,
+		now:       opts.Now,
+		trusted:   trustedNets(opts.TrustedProxies),
+		portal:    portal,
+		base:      strings.TrimRight(portal.Path, "/"),
+		tmpl:      tmpl,
+		cop:       http.NewCrossOriginProtection(),
+		untrusted: newOnceEvery(time.Minute, 4096),
+		redirects: redirectPolicy{
+			domain:    strings.ToLower(strings.TrimSuffix(opts.Domain, ".")),
+			httpsOnly: portal.Scheme == "https",
+		},
+		secureCook: portal.Scheme == "https",
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.portalLoc = portal.Scheme + "://" + portal.Host + s.base + "/?rd="
+	if rd, ok := s.redirects.safe(opts.DefaultRedirectURL); ok {
+		s.defaultRD = rd
+	}
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+	s.router = s.routes()
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.requestContext, s.recoverer)
+
+	authz := r.With(s.metricsAuthz)
+	authz.HandleFunc("/api/authz/forward-auth", s.handleForwardAuth)
+	authz.HandleFunc("/api/authz/auth-request", s.handleAuthRequest)
+
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	if s.opts.Metrics != nil {
+		r.Handle("/metrics", s.opts.Metrics.Handler())
+	}
+
+	portal := func(r chi.Router) {
+		r.Use(portalHeaders)
+		r.Get("/", s.handlePortal)
+		r.Handle("/static/*", staticHandler(s.base))
+		r.Get("/api/session", s.handleSession)
+		r.Group(func(r chi.Router) {
+			r.Use(s.cop.Handler, limitBody)
+			r.Post("/api/login", s.handleLogin)
+			r.Post("/api/logout", s.handleLogout)
+		})
+	}
+	if s.base == "" {
+		r.Group(portal)
+	} else {
+		r.Route(s.base, portal)
+		// A bare prefix without its slash lands on the portal.
+		r.Get(s.base, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, s.base+"/", http.StatusMovedPermanently)
+		})
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeText(w, http.StatusNotFound, "not found") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	return r
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeText(w, http.StatusOK, "ok")
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opts.Sessions.Ping(ctx); err != nil {
+		s.storeError(r, "ping", err)
+		writeText(w, http.StatusServiceUnavailable, "session store unavailable")
+		return
+	}
+	writeText(w, http.StatusOK, "ready")
+}
+
+// writeText answers with a one-line plain text body.
+func writeText(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(msg + "\n"))
+}
