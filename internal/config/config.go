@@ -82,7 +82,8 @@ type Session struct {
 	Expiration Duration `koanf:"expiration"`
 	// Inactivity of 0 disables the inactivity limit.
 	Inactivity Duration `koanf:"inactivity"`
-	// RememberMe of -1s (Disabled) disables remember-me.
+	// RememberMe of RememberMeDisabled (-1 in YAML) disables remember-me;
+	// otherwise it is positive.
 	RememberMe Duration `koanf:"remember_me"`
 	Domain     string   `koanf:"domain"`
 	SameSite   string   `koanf:"same_site"`
