@@ -63,6 +63,8 @@ type Codec struct {
 	// sc is configured once in New: its AES cipher is built there, not per
 	// request.
 	sc *securecookie.SecureCookie
+	// verified skips the decode for values seen before.
+	verified *verifiedCache
 }
 
 // New checks cfg and returns a codec. Keys of the wrong size are refused
@@ -94,6 +96,7 @@ func New(cfg Config) (*Codec, error) {
 		secure:   cfg.Secure,
 		sameSite: sameSite,
 		sc:       sc,
+		verified: newVerifiedCache(),
 	}, nil
 }
 
@@ -194,14 +197,24 @@ func unquote(v string) string {
 }
 
 func (c *Codec) decode(value string) (string, bool) {
-	if value == "" || len(value) > maxValueLen || !isBase64URL(value) {
+	if value == "" || len(value) > maxValueLen {
 		return "", false
 	}
-	var id []byte
-	if err := c.sc.Decode(c.name, value, &id); err != nil || len(id) == 0 {
+	if id, ok := c.verified.get(value); ok {
+		return id, true
+	}
+	if !isBase64URL(value) {
 		return "", false
 	}
-	return string(id), true
+	var raw []byte
+	if err := c.sc.Decode(c.name, value, &raw); err != nil || len(raw) == 0 {
+		return "", false
+	}
+	id := string(raw)
+	// value is a slice of the whole Cookie header; a copy keeps the map
+	// from pinning every header it saw.
+	c.verified.add(strings.Clone(value), id)
+	return id, true
 }
 
 // isBase64URL reports whether v holds only what Write produces. Go's base64

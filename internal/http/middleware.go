@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,24 +20,50 @@ import (
 
 type ctxKey struct{ name string }
 
-var (
-	requestIDKey = &ctxKey{"request-id"}
-	loggerKey    = &ctxKey{"logger"}
-)
+var requestKey = &ctxKey{"request"}
+
+// requestState is everything the middleware keeps per request, in one
+// allocation: the status recorder and what logging needs. The request id and
+// the request's logger are built only when something is logged.
+type requestState struct {
+	statusWriter
+	ids  *requestIDs
+	n    uint64
+	base *zerolog.Logger
+	log  *zerolog.Logger
+}
+
+func (st *requestState) id() string { return st.ids.format(st.n) }
+
+func (st *requestState) logger() *zerolog.Logger {
+	if st.log == nil {
+		l := st.base.With().Str("request_id", st.id()).Logger()
+		st.log = &l
+	}
+	return st.log
+}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(requestKey).(*requestState)
+	return st
+}
 
 // RequestIDFrom returns the id the request is logged under.
 func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if st := stateFrom(ctx); st != nil {
+		return st.id()
+	}
+	return ""
 }
+
+var nopLogger = zerolog.Nop()
 
 // logFrom returns the request's logger, carrying its request id.
 func logFrom(r *http.Request) *zerolog.Logger {
-	if l, ok := r.Context().Value(loggerKey).(*zerolog.Logger); ok {
-		return l
+	if st := stateFrom(r.Context()); st != nil {
+		return st.logger()
 	}
-	l := zerolog.Nop()
-	return &l
+	return &nopLogger
 }
 
 // requestIDs makes ids unique per process and unguessable across restarts
@@ -52,8 +79,8 @@ func newRequestIDs() *requestIDs {
 	return &requestIDs{prefix: hex.EncodeToString(b) + "-"}
 }
 
-func (g *requestIDs) next() string {
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+func (g *requestIDs) format(n uint64) string {
+	return g.prefix + strconv.FormatUint(n, 36)
 }
 
 // statusWriter remembers the status for the access log.
@@ -84,24 +111,20 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // at debug, as they come with every request to every protected app.
 func (s *Server) requestContext(next http.Handler) http.Handler {
 	ids := newRequestIDs()
-	base := s.opts.Logger
+	base := &s.opts.Logger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := ids.next()
-		l := base.With().Str("request_id", id).Logger()
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, &l)
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, ids: ids, n: ids.n.Add(1), base: base}
+		next.ServeHTTP(&st.statusWriter, r.WithContext(context.WithValue(r.Context(), requestKey, st)))
 		level := zerolog.InfoLevel
 		if isAuthzPath(r.URL.Path) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = zerolog.DebugLevel
 		}
-		if sw.code >= 500 {
+		if st.code >= 500 {
 			level = zerolog.ErrorLevel
 		}
-		if e := l.WithLevel(level); e != nil {
-			e.Str("method", r.Method).Str("path", r.URL.Path).Int("status", sw.code).
+		if e := base.WithLevel(level); e != nil {
+			e.Str("request_id", st.id()).Str("method", r.Method).Str("path", r.URL.Path).Int("status", st.code).
 				Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Msg("request")
 		}
 	})
@@ -131,18 +154,15 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // logDecision logs an authz decision at debug. The query string is left out:
 // it may carry tokens.
 func logDecision(r *http.Request, endpoint string, t target, u users.User, res access.Result) {
-	l := logFrom(r)
-	if e := l.Debug(); e.Enabled() {
-		path := t.URI
-		for i := 0; i < len(path); i++ {
-			if path[i] == '?' {
-				path = path[:i]
-				break
-			}
-		}
-		e.Str("endpoint", endpoint).Str("target_method", t.Method).Str("target_host", t.Host).
-			Str("target_path", path).Str("user", u.Name).Str("decision", res.String()).Msg("authz decision")
+	// Check the level on the base logger first: building the request's
+	// logger costs allocations this path, run on every request, avoids.
+	st := stateFrom(r.Context())
+	if st == nil || st.base.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel {
+		return
 	}
+	path, _, _ := strings.Cut(t.URI, "?")
+	st.logger().Debug().Str("endpoint", endpoint).Str("target_method", t.Method).Str("target_host", t.Host).
+		Str("target_path", path).Str("user", u.Name).Str("decision", res.String()).Msg("authz decision")
 }
 
 func (s *Server) storeError(r *http.Request, op string, err error) {

@@ -91,7 +91,7 @@ func (f *failingStore) Ping(ctx context.Context) error {
 }
 
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	h         http.Handler
 	clock     *clock
 	store     *session.Memory
@@ -111,9 +111,11 @@ type envOpts struct {
 	defaultRD   string
 	extraUsers  string
 	trustedNets []string
+	// logs, when set, receives the server's debug-level log.
+	logs io.Writer
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, clock: &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
 	dir := t.TempDir()
@@ -194,6 +196,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	for _, n := range o.trustedNets {
 		trusted = append(trusted, netip.MustParsePrefix(n))
 	}
+	logger := zerolog.Nop()
+	if o.logs != nil {
+		logger = zerolog.New(o.logs).Level(zerolog.DebugLevel)
+	}
 	e.metrics = gatehttp.NewMetrics(func() float64 { return float64(e.store.Len()) })
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:           e.failing,
@@ -201,7 +207,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Users:              u,
 		Rules:              rules,
 		Regulator:          reg,
-		Logger:             zerolog.Nop(),
+		Logger:             logger,
 		Metrics:            e.metrics,
 		PortalURL:          o.portalURL,
 		DefaultRedirectURL: o.defaultRD,
@@ -915,4 +921,61 @@ func TestPortalUnderPath(t *testing.T) {
 		t.Error("portal links do not carry the prefix")
 	}
 	wantStatus(t, e.do(httptest.NewRequest("GET", "/auth/static/style.css", nil)), 200)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLogsHoldNoSecrets(t *testing.T) {
+	logs := &syncBuffer{}
+	e := newEnv(t, envOpts{logs: logs})
+	e.login("alice", "wrong-password-xyz", "")
+	resp, c := e.login("alice", alicePass, "https://app.example.com/?token=query-secret")
+	wantStatus(t, resp, 302)
+	e.forwardAuth("GET", "https", "app.example.com", "/p?token=query-secret", withCookie(c))
+	e.authRequest("https://app.example.com/p?token=query-secret", "", withCookie(c))
+	r := httptest.NewRequest("POST", "/api/logout", nil)
+	r.AddCookie(c)
+	e.do(r)
+
+	out := logs.String()
+	if !strings.Contains(out, "authz decision") || !strings.Contains(out, "login succeeded") {
+		t.Fatalf("expected decision and login lines in the log:\n%s", out)
+	}
+	for _, secret := range []string{alicePass, "wrong-password-xyz", c.Value, "query-secret", testSecret} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains a secret %q", secret)
+		}
+	}
+	// Nor the session id the cookie carries.
+	hk, _ := keys.Derive(testSecret, keys.CookieHash, 64)
+	bk, _ := keys.Derive(testSecret, keys.CookieBlock, 32)
+	codec, err := cookie.New(cookie.Config{Name: "gate_session", HashKey: hk, BlockKey: bk, Domain: "example.com", Secure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := httptest.NewRequest("GET", "/", nil)
+	cr.AddCookie(c)
+	id, err := codec.Read(cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, id) {
+		t.Error("log contains the session id")
+	}
 }
