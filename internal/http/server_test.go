@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"gate/internal/keys"
 	"gate/internal/regulation"
 	"gate/internal/session"
+	"gate/internal/session/sessiontest"
 	"gate/internal/users"
 )
 
@@ -47,24 +47,6 @@ func cheapHash(t testing.TB, password string) string {
 	key := argon2.IDKey([]byte(password), salt, 1, 1024, 1, 32)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=19$m=1024,t=1,p=1$%s$%s", enc.EncodeToString(salt), enc.EncodeToString(key))
-}
-
-// clock is a settable time source shared by the server and the store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // failingStore wraps a store and fails the operations whose func is set.
@@ -93,7 +75,7 @@ func (f *failingStore) Ping(ctx context.Context) error {
 type env struct {
 	t         testing.TB
 	h         http.Handler
-	clock     *clock
+	clock     *sessiontest.Clock
 	store     *session.Memory
 	failing   *failingStore
 	usersPath string
@@ -117,7 +99,7 @@ type envOpts struct {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}}
+	e := &env{t: t, clock: sessiontest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	dir := t.TempDir()
 	e.usersPath = filepath.Join(dir, "users.yml")
 	e.writeUsers(fmt.Sprintf(`users:
@@ -923,26 +905,9 @@ func TestPortalUnderPath(t *testing.T) {
 	wantStatus(t, e.do(httptest.NewRequest("GET", "/auth/static/style.css", nil)), 200)
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogsHoldNoSecrets(t *testing.T) {
-	logs := &syncBuffer{}
+	// The recorder serves in this goroutine, so a plain builder will do.
+	logs := &strings.Builder{}
 	e := newEnv(t, envOpts{logs: logs})
 	e.login("alice", "wrong-password-xyz", "")
 	resp, c := e.login("alice", alicePass, "https://app.example.com/?token=query-secret")
