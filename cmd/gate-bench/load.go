@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// roundResult is one target's share of one round.
+type roundResult struct {
+	requests  int
+	errors    int
+	non200    int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func (r roundResult) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+// drive sends requests over conns keep-alive connections for d; connection i
+// cycles through the requests i, i+conns, i+2*conns, ...
+func drive(addr string, reqs [][]byte, conns int, d time.Duration) roundResult {
+	type part struct {
+		n, errs, non200 int
+		lat             []time.Duration
+	}
+	parts := make([]part, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p := &parts[i]
+			p.lat = make([]time.Duration, 0, 1<<14)
+			c, err := dial(addr)
+			if err != nil {
+				p.errs++
+				return
+			}
+			defer c.Close()
+			next := i % len(reqs)
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				code, err := c.do(reqs[next])
+				if err != nil {
+					p.errs++
+					c.Close()
+					if c, err = dial(addr); err != nil {
+						return
+					}
+					continue
+				}
+				p.lat = append(p.lat, time.Since(t0))
+				p.n++
+				if code != 200 {
+					p.non200++
+				}
+				if next += conns; next >= len(reqs) {
+					next = i % len(reqs)
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	res := roundResult{elapsed: time.Since(start)}
+	for _, p := range parts {
+		res.requests += p.n
+		res.errors += p.errs
+		res.non200 += p.non200
+		res.latencies = append(res.latencies, p.lat...)
+	}
+	return res
+}
+
+// summary is a target's figures over all rounds.
+type summary struct {
+	name            string
+	rps             float64 // median over rounds
+	p50, p99, p999  time.Duration
+	requests        int
+	errors, non200  int
+	rssKiB          int
+	commandsPerReq  float64
+	hasCommandStats bool
+}
+
+func summarize(name string, rounds []roundResult) summary {
+	s := summary{name: name}
+	var rps []float64
+	var lat []time.Duration
+	for _, r := range rounds {
+		rps = append(rps, r.rps())
+		lat = append(lat, r.latencies...)
+		s.requests += r.requests
+		s.errors += r.errors
+		s.non200 += r.non200
+	}
+	slices.Sort(rps)
+	if len(rps) > 0 {
+		s.rps = rps[len(rps)/2]
+	}
+	slices.Sort(lat)
+	s.p50, s.p99, s.p999 = pct(lat, 0.50), pct(lat, 0.99), pct(lat, 0.999)
+	return s
+}
+
+func pct(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * q)
+	return sorted[i]
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d >= 10*time.Microsecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	default:
+		return fmt.Sprintf("%dns", d.Nanoseconds())
+	}
+}

@@ -1,0 +1,276 @@
+// Command gate-bench measures gate's forward-auth decision beside the
+// physical floor — a bare net/http server answering 200 — on one machine in
+// one run, and prints the ratios. Run it from the repository root:
+//
+//	go run ./cmd/gate-bench                      # floor, memory store, Redis store
+//	go run ./cmd/gate-bench -sessions 100000     # more distinct sessions
+//	go run ./cmd/gate-bench -memory-sessions 1000000 -targets none
+//
+// Targets run in interleaved rounds (A B C A B C …) so drift of the machine
+// cancels out. It exits non-zero only on errors, never on slow figures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "floor" {
+		if err := serveFloor(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "gate-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	duration       time.Duration
+	rounds         int
+	conns          int
+	sessions       int
+	targets        map[string]bool
+	burst          int
+	memorySessions int
+}
+
+func parseOptions(args []string) (options, error) {
+	fs := flag.NewFlagSet("gate-bench", flag.ContinueOnError)
+	var o options
+	var targets string
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of one target's turn in a round")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds (targets interleave within each)")
+	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections")
+	fs.IntVar(&o.sessions, "sessions", 1000, "distinct logged-in users (sessions) the requests cycle through")
+	fs.StringVar(&targets, "targets", "floor,memory,redis", "comma-separated: floor, memory, redis, or none")
+	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
+	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.targets = map[string]bool{}
+	for _, t := range strings.Split(targets, ",") {
+		switch t = strings.TrimSpace(t); t {
+		case "floor", "memory", "redis":
+			o.targets[t] = true
+		case "none", "":
+		default:
+			return o, fmt.Errorf("unknown target %q", t)
+		}
+	}
+	if o.rounds < 1 || o.conns < 1 || o.sessions < 1 {
+		return o, errors.New("-rounds, -conns and -sessions must be at least 1")
+	}
+	return o, nil
+}
+
+type target struct {
+	name string
+	p    *proc
+	reqs [][]byte
+	// redis is the server whose commands are counted, for the Redis target.
+	redis *proc
+}
+
+func run(args []string, out io.Writer) error {
+	o, err := parseOptions(args)
+	if err != nil {
+		return err
+	}
+	raiseFileLimit()
+	dir, err := os.MkdirTemp("", "gate-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.p.stop()
+		}
+	}()
+	var redisProc *proc
+	defer func() { redisProc.stop() }()
+
+	var gateBin string
+	if o.targets["memory"] || o.targets["redis"] {
+		fmt.Fprintln(os.Stderr, "building gate …")
+		if gateBin, err = buildGate(dir); err != nil {
+			return err
+		}
+	}
+	if o.targets["floor"] {
+		p, err := startFloor()
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "floor", p: p})
+	}
+	if o.targets["memory"] {
+		p, err := startGate(gateBin, dir, "gate-memory", o.sessions, "")
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "gate memory", p: p})
+	}
+	if o.targets["redis"] {
+		if redisProc, err = startRedis(dir); err != nil {
+			return err
+		}
+		host, port, _ := strings.Cut(redisProc.addr, ":")
+		redisCfg := fmt.Sprintf("  redis:\n    host: %s\n    port: %s\n    maximum_active_connections: 8\n", host, port)
+		p, err := startGate(gateBin, dir, "gate-redis", o.sessions, redisCfg)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "gate redis", p: p, redis: redisProc})
+	}
+
+	// Sessions: each gate logs its users in; the floor replays memory's
+	// requests (it ignores them, but the bytes on the wire are the same).
+	var shared [][]byte
+	for _, t := range targets {
+		if t.name == "floor" {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "logging in %d users on %s …\n", o.sessions, t.name)
+		cookies, err := login(ctx, t.p.addr, o.sessions, 8)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		for i, c := range cookies {
+			t.reqs = append(t.reqs, authzRequest("gate", c, i))
+		}
+		if shared == nil {
+			shared = t.reqs
+		}
+	}
+	for _, t := range targets {
+		if t.reqs == nil {
+			if shared == nil {
+				for i := 0; i < o.sessions; i++ {
+					shared = append(shared, authzRequest("gate", "gate_session=placeholder", i))
+				}
+			}
+			t.reqs = shared
+		}
+	}
+
+	results := make(map[string][]roundResult)
+	rss := make(map[string]int)
+	cmds := make(map[string]int64)
+	for round := 1; round <= o.rounds && len(targets) > 0; round++ {
+		for _, t := range targets {
+			var before int64
+			if t.redis != nil {
+				if before, err = redisCalls(t.redis.addr); err != nil {
+					return err
+				}
+			}
+			r := drive(t.p.addr, t.reqs, o.conns, o.duration)
+			if t.redis != nil {
+				after, err := redisCalls(t.redis.addr)
+				if err != nil {
+					return err
+				}
+				cmds[t.name] += after - before
+			}
+			rss[t.name] = max(rss[t.name], t.p.rssKiB())
+			results[t.name] = append(results[t.name], r)
+			fmt.Fprintf(os.Stderr, "round %d %-12s %9.0f req/s  errors %d  non-200 %d\n", round, t.name, r.rps(), r.errors, r.non200)
+		}
+	}
+
+	var failures []string
+	var sums []summary
+	for _, t := range targets {
+		s := summarize(t.name, results[t.name])
+		s.rssKiB = rss[t.name]
+		if t.redis != nil && s.requests > 0 {
+			s.commandsPerReq = float64(cmds[t.name]) / float64(s.requests)
+			s.hasCommandStats = true
+		}
+		sums = append(sums, s)
+		if s.errors > 0 || (t.name != "floor" && s.non200 > 0) {
+			failures = append(failures, fmt.Sprintf("%s: %d errors, %d non-200 answers", t.name, s.errors, s.non200))
+		}
+	}
+	if len(sums) > 0 {
+		printSummary(out, o, sums)
+	}
+
+	if o.burst > 0 && o.targets["redis"] {
+		b := burst(findTarget(targets, "gate redis"), o.burst)
+		fmt.Fprintf(out, "\nburst: %d connections at once against the Redis store (pool of 8): %d × 200, %d errors, %d false 401/302, %d other; slowest %s\n",
+			o.burst, b.ok, b.errors, b.loggedOut, b.other, fmtDur(b.slowest))
+		if b.errors > 0 || b.loggedOut > 0 || b.other > 0 {
+			failures = append(failures, "burst: not every request answered 200")
+		}
+	}
+	if o.memorySessions > 0 {
+		if err := memoryReport(out, o.memorySessions); err != nil {
+			return err
+		}
+	}
+	if len(failures) > 0 {
+		return errors.New(strings.Join(failures, "; "))
+	}
+	return nil
+}
+
+func findTarget(ts []*target, name string) *target {
+	for _, t := range ts {
+		if t.name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func printSummary(out io.Writer, o options, sums []summary) {
+	floor := 0.0
+	for _, s := range sums {
+		if s.name == "floor" {
+			floor = s.rps
+		}
+	}
+	fmt.Fprintf(out, "forward-auth, %d connections, %d sessions, %d rounds × %s per target\n\n", o.conns, o.sessions, o.rounds, o.duration)
+	fmt.Fprintln(out, "| target | req/s (median) | × floor | p50 | p99 | p99.9 | errors | RSS | Redis cmds/decision |")
+	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, s := range sums {
+		ratio := "—"
+		if floor > 0 {
+			ratio = fmt.Sprintf("%.2f", s.rps/floor)
+		}
+		cmds := "—"
+		if s.hasCommandStats {
+			cmds = fmt.Sprintf("%.3f", s.commandsPerReq)
+		}
+		fmt.Fprintf(out, "| %s | %.0f | %s | %s | %s | %s | %d | %.1f MiB | %s |\n", s.name, s.rps, ratio,
+			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.errors+s.non200, float64(s.rssKiB)/1024, cmds)
+	}
+}
+
+// raiseFileLimit lifts the soft descriptor limit to the hard one: the burst
+// opens a thousand connections, and children inherit the limit.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
