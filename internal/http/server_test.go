@@ -207,6 +207,33 @@ func newEnv(t testing.TB, o envOpts) *env {
 	return e
 }
 
+// TestLoginFromPlainHTTPBrowser is a browser posting the portal's form where
+// it sends no Sec-Fetch-Site (a plain-http portal, or an older browser): the
+// cross-origin check then rests on Origin alone. The portal's referrer
+// policy lets the browser send its real Origin; under no-referrer it would
+// send "Origin: null", which must be refused and would lock everyone out.
+func TestLoginFromPlainHTTPBrowser(t *testing.T) {
+	e := newEnv(t, envOpts{portalURL: "http://auth.example.com:8080", defaultRD: "http://app.example.com:8080/"})
+	portal := e.do(httptest.NewRequest("GET", "http://auth.example.com:8080/", nil))
+	if got := portal.Header.Get("Referrer-Policy"); got == "no-referrer" || got == "" {
+		t.Fatalf("Referrer-Policy = %q; browsers would post the login form with Origin: null", got)
+	}
+	post := func(origin string) *http.Response {
+		form := url.Values{"username": {"alice"}, "password": {alicePass}, "rd": {"http://app.example.com:8080/x"}}
+		r := httptest.NewRequest("POST", "http://auth.example.com:8080/api/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", origin)
+		return e.do(r)
+	}
+	resp := post("http://auth.example.com:8080")
+	wantStatus(t, resp, 302)
+	if got, want := resp.Header.Get("Location"), "http://app.example.com:8080/x"; got != want {
+		t.Errorf("Location = %q; want %q", got, want)
+	}
+	wantStatus(t, post("null"), 403)
+	wantStatus(t, post("http://evil.example.net"), 403)
+}
+
 func (e *env) writeUsers(content string) {
 	e.t.Helper()
 	if err := os.WriteFile(e.usersPath, []byte(content), 0o600); err != nil {
@@ -797,7 +824,7 @@ func TestPortalHeaders(t *testing.T) {
 			t.Errorf("CSP %q contains %q", csp, bad)
 		}
 	}
-	for k, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"} {
+	for k, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "same-origin", "Cache-Control": "no-store"} {
 		if got := resp.Header.Get(k); got != want {
 			t.Errorf("%s = %q; want %q", k, got, want)
 		}
