@@ -269,7 +269,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // newSession builds the record for a fresh login; maxAge is the cookie's
 // lifetime, 0 for a browser-session cookie.
 func (s *Server) newSession(u users.User, rememberMe bool) (*session.Session, time.Duration, error) {
-	id, err := session.NewID()
+	id, err := s.opts.Sessions.NewID(u.Name)
 	if err != nil {
 		return nil, 0, err
 	}

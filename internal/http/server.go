@@ -23,6 +23,7 @@ import (
 
 // SessionStore is what the handlers need of a session store.
 type SessionStore interface {
+	NewID(user string) (string, error)
 	Create(ctx context.Context, s *session.Session) error
 	Get(ctx context.Context, id string) (*session.Session, error)
 	Touch(ctx context.Context, id string, t time.Time) error

@@ -126,6 +126,11 @@ func (m *Memory) check(ctx context.Context) error {
 	return nil
 }
 
+// NewID implements Store: a plain NewID, whatever the user.
+func (m *Memory) NewID(string) (string, error) {
+	return NewID()
+}
+
 // Create implements Store. An ended session still holding the id is
 // replaced.
 func (m *Memory) Create(ctx context.Context, s *Session) error {

@@ -13,6 +13,11 @@ import (
 // removed), and must forget ended sessions by themselves. Every method
 // returns ctx.Err() when ctx is already done.
 type Store interface {
+	// NewID returns a fresh id for a new session of user. Create may refuse
+	// an id that did not come from NewID for the record's user: a store may
+	// carry routing in the id (the Redis store keeps a user's sessions in
+	// one Cluster hash slot that way).
+	NewID(user string) (string, error)
 	// Create saves a copy of s under s.ID; ErrExists if a live session holds
 	// the id. It rejects a record without ID, User or ExpiresAt.
 	Create(ctx context.Context, s *Session) error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func (e *env) newSession(t testing.TB, user string) *session.Session {
 
 // build is newSession for goroutines, which must not call t.Fatal.
 func (e *env) build(user string) (*session.Session, error) {
-	id, err := session.NewID()
+	id, err := e.store.NewID(user)
 	if err != nil {
 		return nil, fmt.Errorf("NewID: %w", err)
 	}
@@ -124,6 +125,16 @@ func (e *env) mustBeGone(t testing.TB, id string) {
 	if !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Get = %v, %v; want ErrNotFound", got, err)
 	}
+}
+
+// newID returns an id from the store's NewID, for a session never created.
+func (e *env) newID(t testing.TB) string {
+	t.Helper()
+	id, err := e.store.NewID(uniqueUser("nobody"))
+	if err != nil {
+		t.Fatalf("NewID: %v", err)
+	}
+	return id
 }
 
 // uniqueUser returns a user name unique to this run.
@@ -201,11 +212,7 @@ func testCreateKeepsCopy(t *testing.T, e *env) {
 }
 
 func testGetUnknown(t *testing.T, e *env) {
-	id, err := session.NewID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.mustBeGone(t, id)
+	e.mustBeGone(t, e.newID(t))
 	e.mustBeGone(t, "")
 }
 
@@ -213,14 +220,19 @@ func testCreateExisting(t *testing.T, e *env) {
 	first := e.newSession(t, uniqueUser("alice"))
 	e.create(t, first)
 
-	second := e.newSession(t, uniqueUser("mallory"))
+	// Another record for the same id (and so the same user: stores may
+	// refuse an id issued for someone else before looking it up).
+	second := e.newSession(t, first.User)
 	second.ID = first.ID
+	second.DisplayName = "Mallory"
+	second.Groups = []string{"admins"}
 	if err := e.store.Create(context.Background(), second); !errors.Is(err, session.ErrExists) {
 		t.Fatalf("Create with a live id = %v; want ErrExists", err)
 	}
 	// The first session must survive intact: an id must never be taken over.
-	if got := e.mustGet(t, first.ID); got.User != first.User {
-		t.Errorf("User = %q; want %q", got.User, first.User)
+	got := e.mustGet(t, first.ID)
+	if got.DisplayName != first.DisplayName || !slices.Equal(got.Groups, first.Groups) {
+		t.Errorf("record = %q %q; want the first one, %q %q", got.DisplayName, got.Groups, first.DisplayName, first.Groups)
 	}
 }
 
@@ -319,11 +331,7 @@ func testRememberMe(t *testing.T, e *env) {
 func testTouchEnded(t *testing.T, e *env) {
 	ctx := context.Background()
 	t.Run("absent", func(t *testing.T) {
-		id, err := session.NewID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.store.Touch(ctx, id, e.clock.Now()); !errors.Is(err, session.ErrNotFound) {
+		if err := e.store.Touch(ctx, e.newID(t), e.clock.Now()); !errors.Is(err, session.ErrNotFound) {
 			t.Errorf("Touch = %v; want ErrNotFound", err)
 		}
 	})
@@ -386,11 +394,7 @@ func testDelete(t *testing.T, e *env) {
 	if err := e.store.Delete(ctx, s.ID); err != nil {
 		t.Errorf("Delete again = %v; want nil", err)
 	}
-	id, err := session.NewID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.Delete(ctx, id); err != nil {
+	if err := e.store.Delete(ctx, e.newID(t)); err != nil {
 		t.Errorf("Delete(absent) = %v; want nil", err)
 	}
 }
@@ -570,9 +574,31 @@ func testConcurrent(t *testing.T, e *env) {
 	e.mustGet(t, shared.ID)
 }
 
-func testNewID(t *testing.T, _ *env) {
+func testNewID(t *testing.T, e *env) {
 	const n = 1000
 	seen := make(map[string]bool, n)
+	// The store's ids: unique, at least as long as 256 bits of base64, and
+	// made of characters that need no escaping in cookies, URLs or keys.
+	user := uniqueUser("alice")
+	for range n {
+		id, err := e.store.NewID(user)
+		if err != nil {
+			t.Fatalf("store NewID: %v", err)
+		}
+		if len(id) < 43 {
+			t.Fatalf("len(store NewID) = %d; want >= 43", len(id))
+		}
+		if i := strings.IndexFunc(id, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-_.", r))
+		}); i >= 0 {
+			t.Fatalf("store NewID = %q: character %q outside [A-Za-z0-9._-]", id, id[i])
+		}
+		if seen[id] {
+			t.Fatalf("store NewID repeated %q", id)
+		}
+		seen[id] = true
+	}
+	// The random part every store builds on.
 	for range n {
 		id, err := session.NewID()
 		if err != nil {
