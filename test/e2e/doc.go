@@ -1,0 +1,10 @@
+// Package e2e tests gate as it is deployed: the proxy configurations shipped
+// in configs/ (rendered with test addresses, never copied) in front of the
+// gate binary built the way the Dockerfile builds it, a real browser logging
+// in through nginx, the compose stack's files, and the README's copies of the
+// configurations.
+//
+// The proxies and the browser are real programs found on PATH (nginx, caddy,
+// haproxy, traefik, chromium). A test whose program is missing is skipped,
+// unless GATE_TEST_REQUIRE (comma-separated) names it: then it fails.
+package e2e
