@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -190,12 +191,13 @@ func (s *stack) run(t *testing.T) {
 		// A proxy that passed the client's X-Forwarded-For on would let
 		// every attempt look like a new client, and none would be banned.
 		try := func(i int) int {
-			form := url.Values{"username": {"nobody" + string(rune('a'+i))}, "password": {"wrong"}}
+			claimed := "203.0.113." + strconv.Itoa(i+1)
+			form := url.Values{"username": {"nobody" + strconv.Itoa(i)}, "password": {"wrong"}}
 			resp := s.do(t, c, http.MethodPost, s.portalURL("/api/login"), strings.NewReader(form.Encode()), http.Header{
 				"Content-Type":    {"application/x-www-form-urlencoded"},
 				"Origin":          {s.portalOrigin()},
-				"X-Forwarded-For": {"203.0.113." + string(rune('1'+i))},
-				"X-Real-IP":       {"203.0.113." + string(rune('1'+i))},
+				"X-Forwarded-For": {claimed},
+				"X-Real-IP":       {claimed},
 			})
 			return resp.StatusCode
 		}
