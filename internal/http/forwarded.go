@@ -164,7 +164,7 @@ func cleanHost(h string) (string, error) {
 			}
 		}
 	}
-	if name[0] != '[' {
+	if !strings.HasPrefix(name, "[") { // name is empty for ":443"
 		name = strings.TrimSuffix(name, ".")
 		if name == "" {
 			return "", errors.New("empty name")

@@ -49,6 +49,7 @@ func TestParseForwardAuth(t *testing.T) {
 		{name: "host_with_userinfo", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.com@app.example.com"), wantErr: true},
 		{name: "host_with_path", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com/x"), wantErr: true},
 		{name: "host_with_two_hosts", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "a.example.com, b.example.com"), wantErr: true},
+		{name: "host_port_only", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", ":443"), wantErr: true},
 		{name: "uri_not_absolute_path", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "http://evil.com/"), wantErr: true},
 		{name: "uri_with_space", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/a b"), wantErr: true},
 		{name: "bad_method", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Method", "GE T"), wantErr: true},
@@ -98,6 +99,7 @@ func TestParseAuthRequest(t *testing.T) {
 		{name: "userinfo", h: header("X-Original-URL", "https://u:p@app.example.com/"), wantErr: true},
 		{name: "other_scheme", h: header("X-Original-URL", "ftp://app.example.com/"), wantErr: true},
 		{name: "opaque", h: header("X-Original-URL", "https:app.example.com"), wantErr: true},
+		{name: "port_without_host", h: header("X-Original-URL", "https://:443/"), wantErr: true},
 		{name: "forwarded_only", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com"), wantErr: true},
 	}
 	for _, tt := range tests {
