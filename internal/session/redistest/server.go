@@ -41,6 +41,9 @@ type ServerOptions struct {
 	ClientCerts bool
 	// Config holds extra configuration lines.
 	Config []string
+	// Port fixes the port, for a server that must appear where a client
+	// already looks; 0 takes a free one.
+	Port int
 
 	// sentinel runs redis-sentinel; cluster allocates a cluster bus port.
 	sentinel, cluster bool
@@ -89,7 +92,10 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 	// The kernel's free port may be taken before the server binds it;
 	// then take another.
 	for attempt := 1; ; attempt++ {
-		s.Port = freePort(t)
+		s.Port = o.Port
+		if s.Port == 0 {
+			s.Port = freePort(t)
+		}
 		if o.cluster {
 			s.BusPort = freePort(t)
 		}
@@ -98,7 +104,7 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, errPortTaken) || attempt == 5 {
+		if !errors.Is(err, errPortTaken) || o.Port != 0 || attempt == 5 {
 			t.Fatalf("start %s: %v", prog, err)
 		}
 	}
