@@ -35,9 +35,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	if cfg.Session.Redis != nil {
-		return errors.New("session.redis: the Redis session store is not available in this version; remove the redis section to use the memory store")
-	}
 	srv, cleanup, err := build(cfg, log)
 	if err != nil {
 		return err
@@ -65,8 +62,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          nil,
 	}
+	storeKind := "memory"
+	if cfg.Session.Redis != nil {
+		storeKind = "redis"
+	}
 	log.Info().Str("address", ln.Addr().String()).Str("network", network).Str("version", version).
-		Str("store", "memory").Msg("gate listening")
+		Str("store", storeKind).Msg("gate listening")
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -135,16 +136,34 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 		return fail(fmt.Errorf("session: %w", err))
 	}
 
-	store := session.NewMemory(session.MemoryOptions{})
-	closers = append(closers, func() { _ = store.Close() })
-	reg, err := regulation.New(cfg.Regulation, regulation.NewMemoryCounters(regulation.MemoryOptions{}), cfg.Session.Secret)
+	var (
+		store    gatehttp.SessionStore
+		counters regulation.Counters
+		// activeSessions feeds the gauge; the memory store only, as counting
+		// Redis sessions would mean scanning the keyspace.
+		activeSessions func() float64
+	)
+	if rc := cfg.Session.Redis; rc != nil {
+		rs, rcounters, closeRedis, err := openRedis(*rc, cfg.Session.Secret, log)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, closeRedis)
+		store, counters = rs, rcounters
+	} else {
+		mem := session.NewMemory(session.MemoryOptions{})
+		closers = append(closers, func() { _ = mem.Close() })
+		store, counters = mem, regulation.NewMemoryCounters(regulation.MemoryOptions{})
+		activeSessions = func() float64 { return float64(mem.Len()) }
+	}
+	reg, err := regulation.New(cfg.Regulation, counters, cfg.Session.Secret)
 	if err != nil {
 		return fail(fmt.Errorf("regulation: %w", err))
 	}
 
 	var metrics *gatehttp.Metrics
 	if cfg.Metrics.Enabled {
-		metrics = gatehttp.NewMetrics(func() float64 { return float64(store.Len()) })
+		metrics = gatehttp.NewMetrics(activeSessions)
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:           store,
@@ -187,5 +206,8 @@ func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 	if c.Format == "text" {
 		w = zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: time.RFC3339}
 	}
+	// Requests and the Redis watcher log from several goroutines; w need
+	// not be safe for that (a test's buffer is not).
+	w = zerolog.SyncWriter(w)
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }
