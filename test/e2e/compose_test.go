@@ -145,7 +145,7 @@ func TestComposeGateConfig(t *testing.T) {
 // TestComposeSecrets runs the script that makes the stack's secrets: once
 // to make them, and again to check that it keeps them.
 func TestComposeSecrets(t *testing.T) {
-	sh := need(t, "sh", "dash", "sh")
+	sh := need(t, "sh", "a POSIX shell", "sh")
 	dir := filepath.Join(t.TempDir(), "secrets")
 	script := filepath.Join(repoRoot, "configs", "compose", "make-secrets.sh")
 	run := func() map[string]string {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,8 +16,9 @@ import (
 )
 
 // need returns the path of the first of programs found on PATH. When none
-// is, the test is skipped, or fails when GATE_TEST_REQUIRE names name.
-func need(t testing.TB, name, debianPackage string, programs ...string) string {
+// is, the test is skipped, or fails when GATE_TEST_REQUIRE names name; how
+// tells where to get it.
+func need(t testing.TB, name, how string, programs ...string) string {
 	t.Helper()
 	for _, p := range programs {
 		if path, err := exec.LookPath(p); err == nil {
@@ -26,7 +28,7 @@ func need(t testing.TB, name, debianPackage string, programs ...string) string {
 	if required(name) {
 		t.Fatalf("%s is required (GATE_TEST_REQUIRE=%s) but none of %v is on PATH", name, os.Getenv("GATE_TEST_REQUIRE"), programs)
 	}
-	t.Skipf("%s not found on PATH (Debian: apt-get install %s); set GATE_TEST_REQUIRE=%s to make this a failure", programs[0], debianPackage, name)
+	t.Skipf("%s not found on PATH (%s); set GATE_TEST_REQUIRE=%s to make this a failure", programs[0], how, name)
 	return ""
 }
 
@@ -81,6 +83,7 @@ func writeFile(t testing.TB, path, content string) {
 // proc is a program the test started; it is stopped when the test ends.
 type proc struct {
 	name    string
+	cmd     *exec.Cmd
 	logPath string
 	done    chan struct{}
 	err     error
@@ -91,7 +94,7 @@ type proc struct {
 // its process group SIGKILL if it has not ended within five seconds.
 func start(t testing.TB, name, dir string, cmd *exec.Cmd) *proc {
 	t.Helper()
-	p := &proc{name: name, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, logPath: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	log, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -108,18 +111,27 @@ func start(t testing.TB, name, dir string, cmd *exec.Cmd) *proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			killGroup(cmd.Process.Pid)
-			<-p.done
-		}
+		p.stop()
 		if t.Failed() {
 			p.dumpLog(t)
 		}
 	})
 	return p
+}
+
+// stop ends the process: SIGTERM, then SIGKILL to its process group if it
+// has not ended within five seconds.
+func (p *proc) stop() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		killGroup(p.cmd.Process.Pid)
+		<-p.done
+	}
 }
 
 func (p *proc) dumpLog(t testing.TB) {
@@ -163,6 +175,20 @@ func (p *proc) waitFor(t testing.TB, timeout time.Duration, what string, ready f
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitListen waits until the process accepts connections on port.
+func (p *proc) waitListen(t testing.TB, port int) {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p.waitFor(t, 10*time.Second, "listen on "+addr, func(ctx context.Context) bool {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 }
 
 // headerValues returns every value of the headers whose name, compared

@@ -19,8 +19,8 @@ type ports struct {
 type proxyKind struct {
 	// name is what GATE_TEST_REQUIRE calls it.
 	name string
-	// pkg is the Debian package that has it.
-	pkg      string
+	// how tells where to get it.
+	how      string
 	programs []string
 	// start renders the shipped configuration with the stack's ports into
 	// dir and runs the proxy from bin.
@@ -28,10 +28,10 @@ type proxyKind struct {
 }
 
 var proxyKinds = []proxyKind{
-	{name: "nginx", pkg: "nginx", programs: []string{"nginx"}, start: startNginx},
-	{name: "caddy", pkg: "caddy", programs: []string{"caddy"}, start: startCaddy},
-	{name: "haproxy", pkg: "haproxy", programs: []string{"haproxy"}, start: startHAProxy},
-	{name: "traefik", pkg: "(none: any Traefik v3 binary)", programs: []string{"traefik"}, start: startTraefik},
+	{name: "nginx", how: "Debian: apt-get install nginx", programs: []string{"nginx"}, start: startNginx},
+	{name: "caddy", how: "Debian: apt-get install caddy", programs: []string{"caddy"}, start: startCaddy},
+	{name: "haproxy", how: "Debian: apt-get install haproxy", programs: []string{"haproxy"}, start: startHAProxy},
+	{name: "traefik", how: "any Traefik v3 binary; Debian has no package", programs: []string{"traefik"}, start: startTraefik},
 }
 
 // nginxMain stands for the nginx.conf a host already has: configs/nginx
@@ -115,6 +115,7 @@ type stack struct {
 	kind  proxyKind
 	ports ports
 	echo  *echoServer
+	gate  *proc
 }
 
 // startStack starts gate, the echo app and the proxy, and returns once a
@@ -124,7 +125,7 @@ func startStack(t testing.TB, kind proxyKind, bin string) *stack {
 	s := &stack{kind: kind, echo: startEcho(t)}
 	s.ports.proxy = freePort(t)
 	s.ports.app = s.echo.port
-	s.ports.gate = startGate(t, s.ports.proxy)
+	s.gate, s.ports.gate = startGate(t, s.ports.proxy)
 	p := kind.start(t, bin, t.TempDir(), s.ports)
 	c := client(t, s.ports.proxy)
 	ready := s.appURL("/public/ready")

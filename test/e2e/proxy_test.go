@@ -38,7 +38,7 @@ func TestProxies(t *testing.T) {
 	for _, kind := range proxyKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			t.Parallel()
-			bin := need(t, kind.name, kind.pkg, kind.programs...)
+			bin := need(t, kind.name, kind.how, kind.programs...)
 			s := startStack(t, kind, bin)
 			s.run(t)
 		})
@@ -185,7 +185,7 @@ func (s *stack) run(t *testing.T) {
 		s.noHits(t, before)
 	})
 
-	// Last: it bans the proxy's client address for the rest of the stack's life.
+	// It bans the proxy's client address for the rest of the stack's life.
 	t.Run("login_regulation_sees_client_address", func(t *testing.T) {
 		// Each attempt names another user and claims another client address.
 		// A proxy that passed the client's X-Forwarded-For on would let
@@ -209,6 +209,18 @@ func (s *stack) run(t *testing.T) {
 		if got := try(3); got != http.StatusTooManyRequests {
 			t.Errorf("login after 3 failures from one client under 3 claimed addresses: status = %d; want 429", got)
 		}
+	})
+
+	// Last: it stops gate.
+	t.Run("gate_down_fails_closed", func(t *testing.T) {
+		s.gate.stop()
+		before := s.echo.hits.Load()
+		for _, u := range []string{target, s.appURL("/public/page")} {
+			if resp := s.do(t, c, http.MethodGet, u, nil, nil); resp.StatusCode < 500 {
+				t.Errorf("%s with gate down: status = %d; want 5xx", u, resp.StatusCode)
+			}
+		}
+		s.noHits(t, before)
 	})
 }
 

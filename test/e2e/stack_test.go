@@ -70,8 +70,8 @@ session:
 `
 
 // startGate runs the gate binary on a free port with the portal at
-// proxyPort, and returns the port it listens on once /healthz answers.
-func startGate(t testing.TB, proxyPort int) int {
+// proxyPort, and returns it and its port once /healthz answers.
+func startGate(t testing.TB, proxyPort int) (*proc, int) {
 	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.yml")
@@ -101,7 +101,7 @@ func startGate(t testing.TB, proxyPort int) int {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return port
+	return p, port
 }
 
 // echoed is what the echo upstream saw of a request.
