@@ -47,6 +47,7 @@ const (
 	tagLen   = 22 // base64url of tagBytes
 	// hashBytes of HMAC name a record; 128 bits keep them apart.
 	hashBytes = 16
+	hashLen   = 22 // base64url of hashBytes
 	indexName = "index"
 
 	// ttlSlack keeps keys a little past their deadline, for gate
@@ -177,8 +178,8 @@ type Redis struct {
 	prefix string
 	now    func() time.Time
 	cipher *recordCipher
-	// macs holds HMAC-SHA256 states under the key-hash key, reset
-	// before use.
+	// macs holds *macState under the key-hash key, so that hashing a
+	// key name allocates nothing.
 	macs sync.Pool
 
 	closed    atomic.Bool
@@ -215,7 +216,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 		now:    opts.Now,
 		cipher: c,
 	}
-	r.macs.New = func() any { return hmac.New(sha256.New, hk) }
+	r.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, hk)} }
 	if r.name == "" {
 		r.name = "redis"
 	}
@@ -225,28 +226,49 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 	return r, nil
 }
 
-// keyedHash returns the first n bytes of HMAC(label || 0 || v), base64url.
-// The label keeps user tags and id hashes apart.
-func (r *Redis) keyedHash(label, v string, n int) string {
-	m := r.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write([]byte(label))
-	m.Write([]byte{0})
-	m.Write([]byte(v))
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
+// macState is an HMAC and the buffers it works in.
+type macState struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+}
+
+// appendKeyedHash appends to dst the base64url of the first n bytes of
+// HMAC(label || 0 || v). The label keeps user tags and id hashes apart.
+func (r *Redis) appendKeyedHash(dst []byte, label, v string, n int) []byte {
+	m := r.macs.Get().(*macState)
+	m.in = append(append(append(m.in[:0], label...), 0), v...)
+	m.mac.Reset()
+	m.mac.Write(m.in)
+	dst = base64.RawURLEncoding.AppendEncode(dst, m.mac.Sum(m.sum[:0])[:n])
 	r.macs.Put(m)
-	return base64.RawURLEncoding.EncodeToString(sum[:n])
+	return dst
 }
 
 func (r *Redis) userTag(user string) string {
-	return r.keyedHash("user", user, tagBytes)
+	var b [tagLen]byte
+	return string(r.appendKeyedHash(b[:0], "user", user, tagBytes))
 }
 
 // member is what the index holds for a session, and the last part of its
 // record's key.
 func (r *Redis) member(id string) string {
-	return r.keyedHash("id", id, hashBytes)
+	var b [hashLen]byte
+	return string(r.appendKeyedHash(b[:0], "id", id, hashBytes))
+}
+
+// recordKey is slotPrefix(tag) + member(id), built in one allocation for
+// the hot path.
+func (r *Redis) recordKey(tag, id string) string {
+	var sb strings.Builder
+	sb.Grow(len(r.prefix) + len(tag) + 3 + hashLen)
+	sb.WriteString(r.prefix)
+	sb.WriteByte('{')
+	sb.WriteString(tag)
+	sb.WriteString("}:")
+	var b [hashLen]byte
+	sb.Write(r.appendKeyedHash(b[:0], "id", id, hashBytes))
+	return sb.String()
 }
 
 // slotPrefix is the common start of every key of a user tag.
@@ -337,7 +359,7 @@ func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	key := r.slotPrefix(tag) + r.member(id)
+	key := r.recordKey(tag, id)
 	v, err := r.client.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
