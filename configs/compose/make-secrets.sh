@@ -14,7 +14,9 @@ random() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 if [ ! -s session_secret ]; then random > session_secret.new && mv session_secret.new session_secret; fi
 if [ ! -s redis_password ]; then random > redis_password.new && mv redis_password.new redis_password; fi
 if [ ! -s redis.conf ]; then
-  printf 'requirepass %s\nappendonly yes\n' "$(cat redis_password)" > redis.conf.new
+  # noeviction (Redis's default, stated): gate's keys all carry TTLs, and a
+  # volatile-* policy could evict a user's session index.
+  printf 'requirepass %s\nappendonly yes\nmaxmemory-policy noeviction\n' "$(cat redis_password)" > redis.conf.new
   mv redis.conf.new redis.conf
 fi
 chmod 0400 session_secret redis_password redis.conf
