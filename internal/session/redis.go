@@ -26,8 +26,8 @@ import (
 // T is a keyed hash of U (tagBytes of HMAC-SHA256 under a key derived from
 // session.secret), so no key names a user. The braces make T the Redis
 // Cluster hash tag: a user's records and index share one hash slot, and
-// each operation is one Lua script over keys of that slot, atomic and
-// never CROSSSLOT.
+// every change is one Lua script over keys of that slot, atomic and never
+// CROSSSLOT. Reading is one GET.
 //
 // Get knows only the id, yet must find the slot: so the id carries T.
 // NewID(U) returns "T.R", R being NewID's 256 random bits. The cookie still
