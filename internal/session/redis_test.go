@@ -78,8 +78,24 @@ func sentinels(t testing.TB) *redistest.SentinelGroup {
 	})
 }
 
+// tlsSentinels is a Sentinel group over TLS only, without passwords.
+func tlsSentinels(t testing.TB) *redistest.SentinelGroup {
+	c := certs(t)
+	return redistest.Shared(t, "tlssentinel", func(t testing.TB) *redistest.SentinelGroup {
+		return redistest.StartSentinel(t, redistest.SentinelOptions{TLS: c})
+	})
+}
+
 func cluster(t testing.TB) *redistest.Cluster {
 	return redistest.Shared(t, "cluster", redistest.StartCluster)
+}
+
+// tlsCluster serves TLS only, to clients and between its nodes.
+func tlsCluster(t testing.TB) *redistest.Cluster {
+	c := certs(t)
+	return redistest.Shared(t, "tlscluster", func(t testing.TB) *redistest.Cluster {
+		return redistest.StartTLSCluster(t, c)
+	})
 }
 
 // target is one way of reaching Redis, as a session.redis section.
@@ -230,6 +246,12 @@ func targets() []target {
 			c.HighAvailability = &config.RedisSentinel{SentinelUsername: sentinelACLUser, SentinelPassword: sentinelACLPass}
 			return c
 		}},
+		{"url_sentinel_tls", func(t testing.TB) config.Redis {
+			c := redistest.Config()
+			c.URL = fmt.Sprintf("rediss+sentinel://%s/%s?db=1", strings.Join(tlsSentinels(t).Addrs, ","), redistest.MasterName)
+			c.TLS = tlsSection(certs(t))
+			return c
+		}},
 		{"url_cluster_implicit", func(t testing.TB) config.Redis {
 			c := redistest.Config()
 			c.URL = "redis://" + strings.Join(cluster(t).Addrs, ",")
@@ -238,6 +260,12 @@ func targets() []target {
 		{"url_cluster_explicit", func(t testing.TB) config.Redis {
 			c := redistest.Config()
 			c.URL = "redis+cluster://" + cluster(t).Addrs[1]
+			return c
+		}},
+		{"url_cluster_tls", func(t testing.TB) config.Redis {
+			c := redistest.Config()
+			c.URL = "rediss+cluster://" + strings.Join(tlsCluster(t).Addrs, ",")
+			c.TLS = tlsSection(certs(t))
 			return c
 		}},
 	}

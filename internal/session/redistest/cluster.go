@@ -17,6 +17,7 @@ type Cluster struct {
 	Nodes []*Server
 	// Addrs are the nodes' addresses.
 	Addrs []string
+	tls   *Certs
 }
 
 // StartCluster starts three cluster-enabled servers, joins them with
@@ -24,15 +25,34 @@ type Cluster struct {
 // cluster_state:ok and knows the other two.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return startCluster(t, nil)
+}
+
+// StartTLSCluster is StartCluster with TLS only, clients and cluster bus
+// alike (tls-cluster), with certs.
+func StartTLSCluster(t testing.TB, certs *Certs) *Cluster {
+	t.Helper()
+	return startCluster(t, certs)
+}
+
+func startCluster(t testing.TB, certs *Certs) *Cluster {
+	t.Helper()
 	cli := LookPath(t, "redis-server", "redis-cli")[1]
-	c := &Cluster{}
+	c := &Cluster{tls: certs}
+	o := ServerOptions{cluster: true, TLS: certs}
+	if certs != nil {
+		o.Config = []string{"tls-cluster yes", "tls-replication yes"}
+	}
 	for range 3 {
-		s := StartServer(t, ServerOptions{cluster: true})
+		s := StartServer(t, o)
 		c.Nodes = append(c.Nodes, s)
 		c.Addrs = append(c.Addrs, s.Addr)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if certs != nil {
+		args = append(args, "--tls", "--cacert", certs.CAFile, "--cert", certs.ClientCertFile, "--key", certs.ClientKeyFile)
+	}
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -59,6 +79,7 @@ func (c *Cluster) Admin(t testing.TB) *redis.ClusterClient {
 	t.Helper()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                    c.Addrs,
+		TLSConfig:                c.Nodes[0].ClientTLS(),
 		MaxRetries:               -1,
 		DialerRetries:            1,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},

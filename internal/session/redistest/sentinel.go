@@ -24,6 +24,9 @@ type SentinelOptions struct {
 	SentinelPassword string
 	// SentinelUsers are ACL users on the sentinels: name to password.
 	SentinelUsers map[string]string
+	// TLS makes every server and sentinel TLS only, replication and the
+	// sentinels' links included.
+	TLS *Certs
 }
 
 // SentinelGroup is one master, one replica and three sentinels.
@@ -46,13 +49,16 @@ func StartSentinel(t testing.TB, o SentinelOptions) *SentinelGroup {
 		// Start the full sync at once, not after the default 5s wait for
 		// more replicas.
 		lines = append(lines, "repl-diskless-sync-delay 0")
+		if o.TLS != nil {
+			lines = append(lines, "tls-replication yes")
+		}
 		if o.Password != "" {
 			lines = append(lines, "masterauth "+o.Password)
 		}
 		return lines
 	}
-	g.Master = StartServer(t, ServerOptions{Password: o.Password, Config: auth()})
-	g.Replica = StartServer(t, ServerOptions{Password: o.Password, Config: auth("replicaof 127.0.0.1 " + strconv.Itoa(g.Master.Port))})
+	g.Master = StartServer(t, ServerOptions{Password: o.Password, TLS: o.TLS, Config: auth()})
+	g.Replica = StartServer(t, ServerOptions{Password: o.Password, TLS: o.TLS, Config: auth("replicaof 127.0.0.1 " + strconv.Itoa(g.Master.Port))})
 	g.waitReplicated(t, g.Master, g.Replica)
 
 	for range 3 {
@@ -68,7 +74,10 @@ func StartSentinel(t testing.TB, o SentinelOptions) *SentinelGroup {
 		if o.SentinelPassword != "" {
 			conf = append(conf, "sentinel sentinel-pass "+o.SentinelPassword)
 		}
-		s := StartServer(t, ServerOptions{Password: o.SentinelPassword, Users: o.SentinelUsers, Config: conf, sentinel: true})
+		if o.TLS != nil {
+			conf = append(conf, "tls-replication yes")
+		}
+		s := StartServer(t, ServerOptions{Password: o.SentinelPassword, Users: o.SentinelUsers, TLS: o.TLS, Config: conf, sentinel: true})
 		g.Sentinels = append(g.Sentinels, s)
 		g.Addrs = append(g.Addrs, s.Addr)
 	}
@@ -100,7 +109,7 @@ func (g *SentinelGroup) waitSentinels(t testing.TB) {
 	ctx := context.Background()
 	Eventually(t, 30*time.Second, func() error {
 		for _, s := range g.Sentinels {
-			c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, Password: g.opts.SentinelPassword, MaxRetries: -1, DialerRetries: 1})
+			c := g.sentinelClient(s)
 			m, err := c.Master(ctx, MasterName).Result()
 			if err != nil {
 				c.Close()
@@ -133,9 +142,16 @@ func (g *SentinelGroup) waitSentinels(t testing.TB) {
 	})
 }
 
+// sentinelClient returns a client of sentinel s; the caller closes it.
+func (g *SentinelGroup) sentinelClient(s *Server) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{
+		Addr: s.Addr, Password: g.opts.SentinelPassword, TLSConfig: s.ClientTLS(), MaxRetries: -1, DialerRetries: 1,
+	})
+}
+
 // MasterAddr asks the first sentinel for the current master.
 func (g *SentinelGroup) MasterAddr(ctx context.Context) (string, error) {
-	c := redis.NewSentinelClient(&redis.Options{Addr: g.Addrs[0], Password: g.opts.SentinelPassword, MaxRetries: -1, DialerRetries: 1})
+	c := g.sentinelClient(g.Sentinels[0])
 	defer c.Close()
 	a, err := c.GetMasterAddrByName(ctx, MasterName).Result()
 	if err != nil {
@@ -173,14 +189,14 @@ func (g *SentinelGroup) Failover(t testing.TB) {
 	if err := oldMaster.Admin().Do(ctx, "WAIT", 1, 5000).Err(); err != nil {
 		t.Fatalf("WAIT: %v", err)
 	}
-	c := redis.NewSentinelClient(&redis.Options{Addr: g.Addrs[0], Password: g.opts.SentinelPassword, MaxRetries: -1, DialerRetries: 1})
+	c := g.sentinelClient(g.Sentinels[0])
 	defer c.Close()
 	if err := c.Failover(ctx, MasterName).Err(); err != nil {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
 	Eventually(t, 30*time.Second, func() error {
 		for _, s := range g.Sentinels {
-			sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, Password: g.opts.SentinelPassword, MaxRetries: -1, DialerRetries: 1})
+			sc := g.sentinelClient(s)
 			a, err := sc.GetMasterAddrByName(ctx, MasterName).Result()
 			sc.Close()
 			if err != nil {
