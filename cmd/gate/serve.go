@@ -46,8 +46,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("server.address: %w", err)
 	}
 	if network == "unix" {
-		// A socket left by a previous run would make Listen fail.
-		_ = os.Remove(addr)
+		// A socket left by a previous run would make Listen fail; anything
+		// else at that path is not ours to delete.
+		if fi, err := os.Lstat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(addr)
+		}
 	}
 	ln, err := net.Listen(network, addr)
 	if err != nil {
@@ -60,7 +63,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		WriteTimeout:      cfg.Server.WriteTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          nil,
 	}
 	storeKind := "memory"
 	if cfg.Session.Redis != nil {
