@@ -17,7 +17,6 @@ import (
 	"gate/internal/config"
 	"gate/internal/cookie"
 	gatehttp "gate/internal/http"
-	"gate/internal/keys"
 	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/users"
@@ -118,22 +117,12 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 		return fail(fmt.Errorf("server.trusted_proxies: %w", err))
 	}
 
-	hashKey, err := keys.Derive(cfg.Session.Secret, keys.CookieHash, 64)
-	if err != nil {
-		return fail(err)
-	}
-	blockKey, err := keys.Derive(cfg.Session.Secret, keys.CookieBlock, 32)
-	if err != nil {
-		return fail(err)
-	}
-	cookies, err := cookie.New(cookie.Config{
+	cookies, err := cookie.FromSecret(cookie.Config{
 		Name:     cfg.Session.Name,
-		HashKey:  hashKey,
-		BlockKey: blockKey,
 		Domain:   cfg.Session.Domain,
 		Secure:   strings.HasPrefix(cfg.Portal.URL, "https://"),
 		SameSite: sameSite(cfg.Session.SameSite),
-	})
+	}, cfg.Session.Secret)
 	if err != nil {
 		return fail(fmt.Errorf("session: %w", err))
 	}
