@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -93,6 +94,33 @@ func (s *stack) run(t *testing.T) {
 
 		e := s.get(t, c, s.appURL("/public/page?x=1"), spoofHeaders())
 		checkIdentity(t, e, anonymous)
+	})
+
+	// gate serves these, but only to the proxy's own questions and to a
+	// scraper on gate's address: on the portal host the proxy says 404.
+	t.Run("portal_hides_metrics_and_authz", func(t *testing.T) {
+		g, direct := client(t, s.ports.gate), fmt.Sprintf("http://127.0.0.1:%d", s.ports.gate)
+		if resp := s.do(t, g, http.MethodGet, direct+"/metrics", nil, nil); resp.StatusCode != http.StatusOK ||
+			!strings.Contains(readAll(t, resp), "# TYPE gate_") {
+			t.Fatalf("gate's own /metrics: status = %d; want 200 and Prometheus text", resp.StatusCode)
+		}
+		for _, path := range []string{"/metrics", "/api/authz/forward-auth", "/api/authz/auth-request"} {
+			// gate itself answers the authz paths with anything but 404.
+			if resp := s.do(t, g, http.MethodGet, direct+path, nil, nil); resp.StatusCode == http.StatusNotFound {
+				t.Fatalf("gate's own %s: status = 404; the check below would prove nothing", path)
+			}
+			resp := s.do(t, c, http.MethodGet, s.portalURL(path), nil, nil)
+			body := readAll(t, resp)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("portal %s: status = %d; want 404 from the proxy", path, resp.StatusCode)
+			}
+			if strings.Contains(body, "# TYPE") || strings.Contains(body, "# HELP") {
+				t.Errorf("portal %s: the body is gate's metrics:\n%s", path, body)
+			}
+			if resp.Header.Get("Remote-User") != "" || resp.Header.Get("Location") != "" {
+				t.Errorf("portal %s: an authz answer came back: %v", path, resp.Header)
+			}
+		}
 	})
 
 	var sessionCookie *http.Cookie

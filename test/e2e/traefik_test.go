@@ -92,8 +92,13 @@ func TestTraefikConfig(t *testing.T) {
 	if !slices.Contains(app.Middlewares, "gate") {
 		t.Errorf("router app does not use the gate middleware: %v", app.Middlewares)
 	}
-	if portal := dynamic.HTTP.Routers["portal"]; portal.Service != "gate" || len(portal.Middlewares) != 0 {
+	portal := dynamic.HTTP.Routers["portal"]
+	if portal.Service != "gate" || len(portal.Middlewares) != 0 {
 		t.Errorf("router portal = %+v; want service gate without middlewares", portal)
+	}
+	// No router matches what the internet must not reach: Traefik says 404.
+	if want := "Host(`auth.example.com`) && !Path(`/metrics`) && !PathPrefix(`/api/authz/`)"; portal.Rule != want {
+		t.Errorf("router portal rule = %q; want %q", portal.Rule, want)
 	}
 }
 
