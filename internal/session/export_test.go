@@ -14,7 +14,7 @@ func (m *Memory) IndexedIDs(user string) int {
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.RLock()
-		n += len(sh.byUser[user])
+		n += sh.byUser[user].len()
 		sh.mu.RUnlock()
 	}
 	return n
@@ -28,17 +28,17 @@ func (m *Memory) CheckIndex() error {
 		sh := &m.shards[i]
 		sh.mu.RLock()
 		for id, rec := range sh.sessions {
-			if _, ok := sh.byUser[rec.User][id]; !ok {
+			if !sh.byUser[rec.User].has(id) {
 				sh.mu.RUnlock()
 				return fmt.Errorf("session %.8s… of %s missing from the index", id, rec.User)
 			}
 		}
 		for user, ids := range sh.byUser {
-			if len(ids) == 0 {
+			if ids.len() == 0 {
 				sh.mu.RUnlock()
 				return fmt.Errorf("empty index entry for %s", user)
 			}
-			for id := range ids {
+			for _, id := range ids.ids() {
 				rec, ok := sh.sessions[id]
 				if !ok || rec.User != user {
 					sh.mu.RUnlock()

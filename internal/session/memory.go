@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ var _ Store = (*Memory)(nil)
 type shard struct {
 	mu       sync.RWMutex
 	sessions map[string]*Session
-	byUser   map[string]map[string]struct{}
+	byUser   map[string]userIndex
 	// Padding keeps neighbouring shards' locks off one cache line, so
 	// readers of one shard do not slow down readers of the next.
 	_ [64]byte
@@ -96,7 +97,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 	}
 	for i := range m.shards {
 		m.shards[i].sessions = make(map[string]*Session)
-		m.shards[i].byUser = make(map[string]map[string]struct{})
+		m.shards[i].byUser = make(map[string]userIndex)
 	}
 	interval := opts.CleanupInterval
 	if interval == 0 {
@@ -313,7 +314,7 @@ func (m *Memory) DeleteUser(ctx context.Context, user string) (int, error) {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		removed := 0
-		for id := range sh.byUser[user] {
+		for _, id := range sh.byUser[user].ids() {
 			rec := sh.sessions[id]
 			if !rec.Expired(now) {
 				live++
@@ -405,20 +406,78 @@ func (m *Memory) cleanup() int {
 // the index cannot drift from the records. The caller holds sh.mu.
 func (sh *shard) add(rec *Session) {
 	sh.sessions[rec.ID] = rec
-	ids := sh.byUser[rec.User]
-	if ids == nil {
-		ids = make(map[string]struct{}, 1)
-		sh.byUser[rec.User] = ids
-	}
-	ids[rec.ID] = struct{}{}
+	sh.byUser[rec.User] = sh.byUser[rec.User].add(rec.ID)
 }
 
 func (sh *shard) remove(rec *Session) {
 	delete(sh.sessions, rec.ID)
-	if ids := sh.byUser[rec.User]; ids != nil {
-		delete(ids, rec.ID)
-		if len(ids) == 0 {
-			delete(sh.byUser, rec.User)
-		}
+	if ix := sh.byUser[rec.User].remove(rec.ID); ix.len() > 0 {
+		sh.byUser[rec.User] = ix
+	} else {
+		delete(sh.byUser, rec.User)
 	}
+}
+
+// userIndex is one user's session ids within a shard. Nearly every user has
+// a handful, and a map per user would cost more than the session itself, so
+// ids live in a small slice until there are more than smallIndex of them; a
+// user with thousands of sessions gets a set, keeping removal O(1).
+type userIndex struct {
+	few  []string
+	many map[string]struct{}
+}
+
+const smallIndex = 8
+
+func (ix userIndex) len() int { return len(ix.few) + len(ix.many) }
+
+func (ix userIndex) has(id string) bool {
+	if ix.many != nil {
+		_, ok := ix.many[id]
+		return ok
+	}
+	return slices.Contains(ix.few, id)
+}
+
+func (ix userIndex) add(id string) userIndex {
+	switch {
+	case ix.many != nil:
+		ix.many[id] = struct{}{}
+	case len(ix.few) < smallIndex:
+		ix.few = append(ix.few, id)
+	default:
+		ix.many = make(map[string]struct{}, 2*smallIndex)
+		for _, v := range ix.few {
+			ix.many[v] = struct{}{}
+		}
+		ix.many[id] = struct{}{}
+		ix.few = nil
+	}
+	return ix
+}
+
+func (ix userIndex) remove(id string) userIndex {
+	if ix.many != nil {
+		delete(ix.many, id)
+		return ix
+	}
+	if i := slices.Index(ix.few, id); i >= 0 {
+		last := len(ix.few) - 1
+		ix.few[i] = ix.few[last]
+		ix.few[last] = ""
+		ix.few = ix.few[:last]
+	}
+	return ix
+}
+
+// ids returns a copy, so callers may remove while they iterate.
+func (ix userIndex) ids() []string {
+	if ix.many == nil {
+		return slices.Clone(ix.few)
+	}
+	out := make([]string, 0, len(ix.many))
+	for id := range ix.many {
+		out = append(out, id)
+	}
+	return out
 }

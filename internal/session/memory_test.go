@@ -331,3 +331,42 @@ func benchmarkGet(b *testing.B, n int) {
 		}
 	})
 }
+
+// TestMemoryUserWithManySessions crosses the per-user index from its small
+// form to its set form and back: every id stays indexed, removals keep it
+// exact, and DeleteUser ends them all.
+func TestMemoryUserWithManySessions(t *testing.T) {
+	clock := sessiontest.NewClock(time.Now())
+	m := newMemory(t, clock, 1000)
+	ctx := context.Background()
+	now := clock.Now()
+	var ids []string
+	for range 300 {
+		s := record(t, "busy", now, now.Add(time.Hour))
+		mustCreate(t, m, s)
+		ids = append(ids, s.ID)
+	}
+	other := record(t, "quiet", now, now.Add(time.Hour))
+	mustCreate(t, m, other)
+	checkIndex(t, m)
+	if got := m.IndexedIDs("busy"); got != len(ids) {
+		t.Fatalf("IndexedIDs = %d; want %d", got, len(ids))
+	}
+	for _, id := range ids[:250] {
+		if err := m.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkIndex(t, m)
+	if got := m.IndexedIDs("busy"); got != 50 {
+		t.Fatalf("IndexedIDs after deletes = %d; want 50", got)
+	}
+	n, err := m.DeleteUser(ctx, "busy")
+	if err != nil || n != 50 {
+		t.Fatalf("DeleteUser = %d, %v; want 50", n, err)
+	}
+	checkIndex(t, m)
+	if _, err := m.Get(ctx, other.ID); err != nil {
+		t.Errorf("another user's session ended: %v", err)
+	}
+}
