@@ -5,34 +5,19 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gate/internal/config"
 	"gate/internal/regulation"
+	"gate/internal/session/sessiontest"
 )
 
 const secret = "a-session-secret-of-at-least-32-characters"
 
-// clock is a fake clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is a fake clock that tests move by hand.
+func newClock() *sessiontest.Clock {
+	return sessiontest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 var cfg = config.Regulation{MaxRetries: 3, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute}
@@ -42,7 +27,7 @@ var (
 	ip2 = netip.MustParseAddr("198.51.100.8")
 )
 
-func newRegulator(tb testing.TB, c config.Regulation) (*regulation.Regulator, *regulation.MemoryCounters, *clock) {
+func newRegulator(tb testing.TB, c config.Regulation) (*regulation.Regulator, *regulation.MemoryCounters, *sessiontest.Clock) {
 	tb.Helper()
 	clk := newClock()
 	mc := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now})
