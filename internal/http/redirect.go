@@ -51,7 +51,13 @@ func (p redirectPolicy) safe(raw string) (string, bool) {
 	if !withinDomain(host, p.domain) {
 		return "", false
 	}
-	return u.String(), true
+	// Re-encoding can triple the length (raw non-ASCII bytes become %XX):
+	// bound what we send, not only what we read.
+	out := u.String()
+	if len(out) > maxRedirectLen {
+		return "", false
+	}
+	return out, true
 }
 
 // withinDomain reports whether host (possibly with a port) is domain or one

@@ -1,6 +1,9 @@
 package http
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRedirectPolicy(t *testing.T) {
 	p := redirectPolicy{domain: "example.com", httpsOnly: true}
@@ -43,6 +46,15 @@ func TestRedirectPolicy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("too_long_once_encoded", func(t *testing.T) {
+		rd := "https://app.example.com/" + strings.Repeat("\xf1", 1400)
+		if len(rd) > maxRedirectLen {
+			t.Fatal("test input must fit the raw limit")
+		}
+		if got, ok := p.safe(rd); ok {
+			t.Errorf("safe accepted a target that encodes to %d bytes", len(got))
+		}
+	})
 	t.Run("http_allowed_when_portal_is_http", func(t *testing.T) {
 		p := redirectPolicy{domain: "example.com"}
 		if _, ok := p.safe("http://app.example.com/"); !ok {
