@@ -293,10 +293,15 @@ func TestReadInvalid(t *testing.T) {
 
 // flip changes the byte at i to another base64url character, so the value
 // still decodes as base64 and only the MAC can catch it.
+// flip changes the character at i so that the decoded bits change too:
+// the top bit of its 6-bit base64 value flips. (Swapping, say, 'A' for 'B'
+// in the last character only touches padding bits, which decoders ignore,
+// and the "tampered" value would still be the same cookie.)
 func flip(s string, i int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	b := []byte(s)
-	if b[i] == 'A' {
-		b[i] = 'B'
+	if v := strings.IndexByte(alphabet, b[i]); v >= 0 {
+		b[i] = alphabet[v^32]
 	} else {
 		b[i] = 'A'
 	}
