@@ -85,8 +85,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect) {
 	var subj *access.Subject
 	if sess != nil {
 		subj = &access.Subject{User: user.Name, Groups: user.Groups}
-		if sess.NeedsTouch(s.now()) {
-			if err := s.opts.Sessions.Touch(r.Context(), sess.ID, s.now()); err != nil && !errors.Is(err, session.ErrNotFound) {
+		if now := s.now(); sess.NeedsTouch(now) {
+			if err := s.opts.Sessions.Touch(r.Context(), sess.ID, now); err != nil && !errors.Is(err, session.ErrNotFound) {
 				s.storeError(r, "touch", err)
 				s.decided("error")
 				writeText(w, http.StatusServiceUnavailable, "session store unavailable")

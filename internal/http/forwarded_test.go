@@ -16,13 +16,38 @@ func header(kv ...string) http.Header {
 	return h
 }
 
+// parseTest is one row of a dialect's table: the headers a proxy sends and
+// the target they describe, or a 400.
+type parseTest struct {
+	name    string
+	h       http.Header
+	want    target
+	wantErr bool
+}
+
+func runParseTests(t *testing.T, parse func(http.Header) (target, error), tests []parseTest) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(tt.h)
+			if tt.wantErr {
+				if !errors.Is(err, errBadForwarding) {
+					t.Fatalf("err = %v; want errBadForwarding", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("got %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseForwardAuth(t *testing.T) {
-	tests := []struct {
-		name    string
-		h       http.Header
-		want    target
-		wantErr bool
-	}{
+	tests := []parseTest{
 		{
 			name: "all_headers",
 			h:    header("X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "App.Example.com", "X-Forwarded-Uri", "/a%20b?x=1"),
@@ -54,32 +79,11 @@ func TestParseForwardAuth(t *testing.T) {
 		{name: "uri_with_space", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/a b"), wantErr: true},
 		{name: "bad_method", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Method", "GE T"), wantErr: true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseForwardAuth(tt.h)
-			if tt.wantErr {
-				if !errors.Is(err, errBadForwarding) {
-					t.Fatalf("err = %v; want errBadForwarding", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if got != tt.want {
-				t.Errorf("got %+v; want %+v", got, tt.want)
-			}
-		})
-	}
+	runParseTests(t, parseForwardAuth, tests)
 }
 
 func TestParseAuthRequest(t *testing.T) {
-	tests := []struct {
-		name    string
-		h       http.Header
-		want    target
-		wantErr bool
-	}{
+	tests := []parseTest{
 		{
 			name: "url_and_method",
 			h:    header("X-Original-URL", "https://App.example.com/dash%2Fboard?x=1&y=%20", "X-Original-Method", "DELETE"),
@@ -102,23 +106,7 @@ func TestParseAuthRequest(t *testing.T) {
 		{name: "port_without_host", h: header("X-Original-URL", "https://:443/"), wantErr: true},
 		{name: "forwarded_only", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com"), wantErr: true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseAuthRequest(tt.h)
-			if tt.wantErr {
-				if !errors.Is(err, errBadForwarding) {
-					t.Fatalf("err = %v; want errBadForwarding", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("err = %v", err)
-			}
-			if got != tt.want {
-				t.Errorf("got %+v; want %+v", got, tt.want)
-			}
-		})
-	}
+	runParseTests(t, parseAuthRequest, tests)
 }
 
 func TestClientAddr(t *testing.T) {

@@ -28,18 +28,7 @@ import (
 func writeRedisUsers(t testing.TB) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "users.yml")
-	content := fmt.Sprintf(`users:
-  alice:
-    displayname: 'Alice Smith'
-    password: '%s'
-    email: alice@example.com
-    groups: [admins, dev]
-  bob:
-    displayname: 'Bob'
-    password: '%s'
-    email: bob@example.com
-    groups: [dev]
-`, cheapHash(t, alicePass), cheapHash(t, "bob-password"))
+	content := testUsers(t)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -102,22 +102,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e := &env{t: t, clock: sessiontest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	dir := t.TempDir()
 	e.usersPath = filepath.Join(dir, "users.yml")
-	e.writeUsers(fmt.Sprintf(`users:
-  alice:
-    displayname: 'Alice Smith'
-    password: '%s'
-    email: alice@example.com
-    groups: [admins, dev]
-  bob:
-    displayname: 'Bob'
-    password: '%s'
-    email: bob@example.com
-    groups: [dev]
-  carol:
-    displayname: 'Carol'
-    password: '%s'
-    disabled: true
-%s`, cheapHash(t, alicePass), cheapHash(t, "bob-password"), cheapHash(t, "carol-password"), o.extraUsers))
+	e.writeUsers(testUsers(t) + o.extraUsers)
 	u, err := users.Open(e.usersPath, false, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("users.Open: %v", err)
@@ -232,6 +217,27 @@ func TestLoginFromPlainHTTPBrowser(t *testing.T) {
 	}
 	wantStatus(t, post("null"), 403)
 	wantStatus(t, post("http://evil.example.net"), 403)
+}
+
+// testUsers is the users file every test gate starts with: alice (admins,
+// dev), bob (dev) and carol (disabled).
+func testUsers(t testing.TB) string {
+	return fmt.Sprintf(`users:
+  alice:
+    displayname: 'Alice Smith'
+    password: '%s'
+    email: alice@example.com
+    groups: [admins, dev]
+  bob:
+    displayname: 'Bob'
+    password: '%s'
+    email: bob@example.com
+    groups: [dev]
+  carol:
+    displayname: 'Carol'
+    password: '%s'
+    disabled: true
+`, cheapHash(t, alicePass), cheapHash(t, "bob-password"), cheapHash(t, "carol-password"))
 }
 
 func (e *env) writeUsers(content string) {
