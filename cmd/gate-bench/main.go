@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -44,12 +46,14 @@ type options struct {
 	targets        map[string]bool
 	burst          int
 	memorySessions int
+	profile        string
 }
 
 func parseOptions(args []string) (options, error) {
 	fs := flag.NewFlagSet("gate-bench", flag.ContinueOnError)
 	var o options
 	var targets string
+	var err error
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of one target's turn in a round")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds (targets interleave within each)")
 	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections")
@@ -57,8 +61,17 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&targets, "targets", "floor,memory,redis", "comma-separated: floor, memory, redis, or none")
 	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
+	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.profile != "" {
+		if o.profile, err = filepath.Abs(o.profile); err == nil {
+			err = os.MkdirAll(o.profile, 0o755)
+		}
+		if err != nil {
+			return o, fmt.Errorf("-profile: %w", err)
+		}
 	}
 	o.targets = map[string]bool{}
 	for _, t := range strings.Split(targets, ",") {
@@ -109,19 +122,19 @@ func run(args []string, out io.Writer) error {
 	var gateBin string
 	if o.targets["memory"] || o.targets["redis"] {
 		fmt.Fprintln(os.Stderr, "building gate …")
-		if gateBin, err = buildGate(dir); err != nil {
+		if gateBin, err = buildGate(dir, o.profile != ""); err != nil {
 			return err
 		}
 	}
 	if o.targets["floor"] {
-		p, err := startFloor()
+		p, err := startFloor(o.profile)
 		if err != nil {
 			return err
 		}
 		targets = append(targets, &target{name: "floor", p: p})
 	}
 	if o.targets["memory"] {
-		p, err := startGate(gateBin, dir, "gate-memory", o.sessions, "")
+		p, err := startGate(gateBin, dir, "gate-memory", o.sessions, "", o.profile)
 		if err != nil {
 			return err
 		}
@@ -133,7 +146,7 @@ func run(args []string, out io.Writer) error {
 		}
 		host, port, _ := strings.Cut(redisProc.addr, ":")
 		redisCfg := fmt.Sprintf("  redis:\n    host: %s\n    port: %s\n    maximum_active_connections: 8\n", host, port)
-		p, err := startGate(gateBin, dir, "gate-redis", o.sessions, redisCfg)
+		p, err := startGate(gateBin, dir, "gate-redis", o.sessions, redisCfg, o.profile)
 		if err != nil {
 			return err
 		}
@@ -170,6 +183,16 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 
+	if o.profile != "" {
+		stop, err := profileClient(o.profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		for _, t := range targets {
+			t.p.startProfile()
+		}
+	}
 	results := make(map[string][]roundResult)
 	rss := make(map[string]int)
 	cmds := make(map[string]int64)
@@ -273,4 +296,18 @@ func raiseFileLimit() {
 		l.Cur = l.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
+}
+
+// profileClient profiles the load generator itself, to show its share of
+// the CPU the servers compete for.
+func profileClient(dir string) (stop func(), err error) {
+	f, err := os.Create(filepath.Join(dir, "client.cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -10,12 +10,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"gate/internal/benchprofile"
 )
 
 // proc is a server the harness started as a child process.
@@ -101,7 +105,7 @@ func httpReady(addr, path string) func() error {
 
 // startFloor runs this binary as the bare net/http server: the floor every
 // figure is compared with.
-func startFloor() (*proc, error) {
+func startFloor(profile string) (*proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -110,20 +114,64 @@ func startFloor() (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return start("floor", exec.Command(self, "floor", addr), addr, httpReady(addr, "/healthz"))
+	return start("floor", profiled(exec.Command(self, "floor", addr), profile, "floor"), addr, httpReady(addr, "/healthz"))
 }
 
-// serveFloor is the floor: a 200 with no body, as gate's allowed answer.
+// serveFloor is the floor: a 200 with no body, as gate's allowed answer. It
+// stops on SIGINT like gate, so that its profiles get written.
 func serveFloor(addr string) error {
-	return http.ListenAndServe(addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	stopProfiling := benchprofile.FromEnv()
+	defer stopProfiling()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	hdr := os.Getenv("FLOORHDR") != ""
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hdr {
+			h := w.Header()
+			vals := make([]string, 5)
+			vals[0], vals[1], vals[2], vals[3], vals[4] = "user1", "staff,dev", "user1@example.com", "Bench User 1", "no-store"
+			h["Remote-User"] = vals[0:1:1]
+			h["Remote-Groups"] = vals[1:2:2]
+			h["Remote-Email"] = vals[2:3:3]
+			h["Remote-Name"] = vals[3:4:4]
+			h["Cache-Control"] = vals[4:5:5]
+		}
 		w.WriteHeader(http.StatusOK)
-	}))
+	})}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
-// buildGate compiles cmd/gate as the Dockerfile does.
-func buildGate(dir string) (string, error) {
+// profiled makes cmd write its profiles into dir (when set) under name.
+func profiled(cmd *exec.Cmd, dir, name string) *exec.Cmd {
+	if dir != "" {
+		cmd.Env = append(os.Environ(), benchprofile.EnvDir+"="+dir, benchprofile.EnvName+"="+name)
+	}
+	return cmd
+}
+
+// startProfile starts the CPU profile of a process started with profiled.
+func (p *proc) startProfile() {
+	if p != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(syscall.SIGUSR1)
+	}
+}
+
+// buildGate compiles cmd/gate as the Dockerfile does; with profiling, it
+// adds the benchprofile tag.
+func buildGate(dir string, profiling bool) (string, error) {
 	bin := filepath.Join(dir, "gate")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/gate")
+	args := []string{"build", "-trimpath", "-o", bin}
+	if profiling {
+		args = append(args, "-tags", "benchprofile")
+	}
+	cmd := exec.Command("go", append(args, "./cmd/gate")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -184,7 +232,7 @@ session:
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-func startGate(bin, dir, name string, users int, redis string) (*proc, error) {
+func startGate(bin, dir, name string, users int, redis, profile string) (*proc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -193,7 +241,7 @@ func startGate(bin, dir, name string, users int, redis string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return start(name, exec.Command(bin, "serve", "--config", cfg), addr, httpReady(addr, "/readyz"))
+	return start(name, profiled(exec.Command(bin, "serve", "--config", cfg), profile, name), addr, httpReady(addr, "/readyz"))
 }
 
 // startRedis runs a throw-away redis-server on a free port.

@@ -27,7 +27,7 @@ func openRedis(rc config.Redis, secret string, log zerolog.Logger) (store *sessi
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	store, err = session.NewRedis(client, session.RedisOptions{Secret: secret, Prefix: rc.SessionPrefix, Name: plan.String()})
+	store, err = session.NewRedis(client, session.RedisOptions{Secret: secret, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		_ = client.Close()
 		return nil, nil, nil, fmt.Errorf("session.redis: %w", err)

@@ -27,6 +27,27 @@ func (t target) URL() string { return t.Scheme + "://" + t.Host + t.URI }
 // request; it answers 400.
 var errBadForwarding = errors.New("bad forwarding headers")
 
+// Forwarding headers, in canonical form: the hot path indexes the header map
+// directly instead of canonicalising the name on every lookup.
+const (
+	hForwardedMethod = "X-Forwarded-Method"
+	hForwardedProto  = "X-Forwarded-Proto"
+	hForwardedHost   = "X-Forwarded-Host"
+	hForwardedURI    = "X-Forwarded-Uri"
+	hForwardedFor    = "X-Forwarded-For"
+	hRealIP          = "X-Real-Ip"
+	hOriginalURL     = "X-Original-Url"
+	hOriginalMethod  = "X-Original-Method"
+)
+
+// first is h.Get for a name already in canonical form.
+func first(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // maxURILen bounds what we will parse and normalize from a header.
 const maxURILen = 8192
 
@@ -36,9 +57,9 @@ const maxURILen = 8192
 // may decide the target.
 func parseForwardAuth(h http.Header) (target, error) {
 	t := target{
-		Method: h.Get("X-Forwarded-Method"),
-		Scheme: strings.ToLower(h.Get("X-Forwarded-Proto")),
-		URI:    h.Get("X-Forwarded-Uri"),
+		Method: first(h, hForwardedMethod),
+		Scheme: strings.ToLower(first(h, hForwardedProto)),
+		URI:    first(h, hForwardedURI),
 	}
 	if t.Method == "" {
 		t.Method = http.MethodGet
@@ -49,7 +70,7 @@ func parseForwardAuth(h http.Header) (target, error) {
 	if t.Scheme == "" {
 		return target{}, fmt.Errorf("%w: missing X-Forwarded-Proto", errBadForwarding)
 	}
-	host, err := cleanHost(h.Get("X-Forwarded-Host"))
+	host, err := cleanHost(first(h, hForwardedHost))
 	if err != nil {
 		return target{}, fmt.Errorf("%w: X-Forwarded-Host: %v", errBadForwarding, err)
 	}
@@ -60,7 +81,7 @@ func parseForwardAuth(h http.Header) (target, error) {
 // parseAuthRequest reads the nginx dialect: X-Original-URL (absolute) and
 // X-Original-Method. nginx sends the subrequest itself as GET.
 func parseAuthRequest(h http.Header) (target, error) {
-	raw := h.Get("X-Original-URL")
+	raw := first(h, hOriginalURL)
 	if raw == "" {
 		return target{}, fmt.Errorf("%w: missing X-Original-URL", errBadForwarding)
 	}
@@ -76,7 +97,7 @@ func parseAuthRequest(h http.Header) (target, error) {
 		return target{}, fmt.Errorf("%w: X-Original-URL host: %v", errBadForwarding, err)
 	}
 	t := target{
-		Method: h.Get("X-Original-Method"),
+		Method: first(h, hOriginalMethod),
 		Scheme: strings.ToLower(u.Scheme),
 		Host:   host,
 		URI:    u.EscapedPath(),
@@ -232,15 +253,21 @@ func peerTrusted(r *http.Request, trusted trustedNets) (netip.Addr, bool) {
 // skipping trusted proxies; the first untrusted address is the client. The
 // left part of the header is written by the client and can never choose the
 // address. Forwarding headers count only when the peer itself is trusted.
-// When every hop is trusted, the left-most address is the client.
+// When every hop is trusted, the left-most address is the client. headers
+// must be in canonical form.
 func clientAddr(r *http.Request, trusted trustedNets, headers ...string) netip.Addr {
 	peer, ok := peerTrusted(r, trusted)
 	if !ok {
 		return peer
 	}
+	return forwardedClient(r.Header, peer, trusted, headers)
+}
+
+// forwardedClient is clientAddr for a peer already known to be trusted.
+func forwardedClient(h http.Header, peer netip.Addr, trusted trustedNets, headers []string) netip.Addr {
 	var last netip.Addr
 	for _, name := range headers {
-		values := r.Header.Values(name)
+		values := h[name]
 		if len(values) == 0 {
 			continue
 		}

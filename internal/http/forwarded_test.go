@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/textproto"
 	"testing"
 )
 
@@ -135,7 +136,7 @@ func TestClientAddr(t *testing.T) {
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.remote
 			r.Header = tt.h
-			if got := clientAddr(r, trusted, "X-Forwarded-For", "X-Real-IP"); got.String() != tt.want {
+			if got := clientAddr(r, trusted, hForwardedFor, hRealIP); got.String() != tt.want {
 				t.Errorf("clientAddr = %v; want %v", got, tt.want)
 			}
 		})
@@ -171,8 +172,19 @@ func FuzzParseForwarding(f *testing.F) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = "10.0.0.1:1"
 		r.Header.Set("X-Forwarded-For", xff)
-		if a := clientAddr(r, trusted, "X-Forwarded-For"); !a.IsValid() {
+		if a := clientAddr(r, trusted, hForwardedFor); !a.IsValid() {
 			t.Fatalf("clientAddr returned an invalid address for %q", xff)
 		}
 	})
+}
+
+// The hot path indexes header maps by these names, so they must be in the
+// form net/http stores them in.
+func TestHeaderNamesCanonical(t *testing.T) {
+	for _, name := range []string{hForwardedMethod, hForwardedProto, hForwardedHost, hForwardedURI,
+		hForwardedFor, hRealIP, hOriginalURL, hOriginalMethod} {
+		if c := textproto.CanonicalMIMEHeaderKey(name); c != name {
+			t.Errorf("%q is not canonical (%q)", name, c)
+		}
+	}
 }

@@ -22,11 +22,9 @@ type ctxKey struct{ name string }
 
 var requestKey = &ctxKey{"request"}
 
-// requestState is everything the middleware keeps per request, in one
-// allocation: the status recorder and what logging needs. The request id and
-// the request's logger are built only when something is logged.
+// requestState is what logging needs per request. The request id and the
+// request's logger are built only when something is logged.
 type requestState struct {
-	statusWriter
 	ids  *requestIDs
 	n    uint64
 	base *zerolog.Logger
@@ -35,7 +33,12 @@ type requestState struct {
 
 func (st *requestState) id() string { return st.ids.format(st.n) }
 
+// logger returns the request's logger, carrying its request id; a nil state
+// logs nothing.
 func (st *requestState) logger() *zerolog.Logger {
+	if st == nil {
+		return &nopLogger
+	}
 	if st.log == nil {
 		l := st.base.With().Str("request_id", st.id()).Logger()
 		st.log = &l
@@ -43,9 +46,18 @@ func (st *requestState) logger() *zerolog.Logger {
 	return st.log
 }
 
+// routedState is a routed request's state with its status recorder, in one
+// allocation.
+type routedState struct {
+	statusWriter
+	requestState
+}
+
 func stateFrom(ctx context.Context) *requestState {
-	st, _ := ctx.Value(requestKey).(*requestState)
-	return st
+	if st, ok := ctx.Value(requestKey).(*routedState); ok {
+		return &st.requestState
+	}
+	return nil
 }
 
 // RequestIDFrom returns the id the request is logged under.
@@ -59,12 +71,7 @@ func RequestIDFrom(ctx context.Context) string {
 var nopLogger = zerolog.Nop()
 
 // logFrom returns the request's logger, carrying its request id.
-func logFrom(r *http.Request) *zerolog.Logger {
-	if st := stateFrom(r.Context()); st != nil {
-		return st.logger()
-	}
-	return &nopLogger
-}
+func logFrom(r *http.Request) *zerolog.Logger { return stateFrom(r.Context()).logger() }
 
 // requestIDs makes ids unique per process and unguessable across restarts
 // without a random read per request: a random prefix and a counter.
@@ -81,6 +88,10 @@ func newRequestIDs() *requestIDs {
 
 func (g *requestIDs) format(n uint64) string {
 	return g.prefix + strconv.FormatUint(n, 36)
+}
+
+func (s *Server) newState() requestState {
+	return requestState{ids: s.ids, n: s.ids.n.Add(1), base: &s.opts.Logger}
 }
 
 // statusWriter remembers the status for the access log.
@@ -105,29 +116,33 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// requestContext gives each request an id and a logger and writes one access
-// log line when it ends. The line names method, path and status only: query
-// strings, cookies and credentials are never logged. Authz answers are logged
-// at debug, as they come with every request to every protected app.
+// requestContext gives each routed request an id and a logger and writes
+// its access log line when it ends.
 func (s *Server) requestContext(next http.Handler) http.Handler {
-	ids := newRequestIDs()
-	base := &s.opts.Logger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		st := &requestState{statusWriter: statusWriter{ResponseWriter: w}, ids: ids, n: ids.n.Add(1), base: base}
+		st := &routedState{statusWriter: statusWriter{ResponseWriter: w}, requestState: s.newState()}
 		next.ServeHTTP(&st.statusWriter, r.WithContext(context.WithValue(r.Context(), requestKey, st)))
-		level := zerolog.InfoLevel
-		if isAuthzPath(r.URL.Path) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-			level = zerolog.DebugLevel
-		}
-		if st.code >= 500 {
-			level = zerolog.ErrorLevel
-		}
-		if e := base.WithLevel(level); e != nil {
-			e.Str("request_id", st.id()).Str("method", r.Method).Str("path", r.URL.Path).Int("status", st.code).
-				Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Msg("request")
-		}
+		s.logRequest(&st.requestState, r, st.code, start)
 	})
+}
+
+// logRequest writes a request's access log line. The line names method,
+// path and status only: query strings, cookies and credentials are never
+// logged. Authz answers and probes are logged at debug, as they come with
+// every request to every protected app or every few seconds.
+func (s *Server) logRequest(st *requestState, r *http.Request, code int, start time.Time) {
+	level := zerolog.InfoLevel
+	if isAuthzPath(r.URL.Path) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+		level = zerolog.DebugLevel
+	}
+	if code >= 500 {
+		level = zerolog.ErrorLevel
+	}
+	if e := st.base.WithLevel(level); e != nil {
+		e.Str("request_id", st.id()).Str("method", r.Method).Str("path", r.URL.Path).Int("status", code).
+			Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Msg("request")
+	}
 }
 
 func isAuthzPath(p string) bool {
@@ -140,24 +155,29 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				logFrom(r).Error().Interface("panic", v).Stack().Msg("handler panicked")
-				writeText(w, http.StatusInternalServerError, "internal error")
+				answerPanic(w, stateFrom(r.Context()), v)
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
+// answerPanic answers a recovered panic. http.ErrAbortHandler is net/http's
+// own way to abort a response and goes on up.
+func answerPanic(w http.ResponseWriter, st *requestState, v any) {
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	st.logger().Error().Interface("panic", v).Stack().Msg("handler panicked")
+	writeText(w, http.StatusInternalServerError, "internal error")
+}
+
 // logDecision logs an authz decision at debug. The query string is left out:
 // it may carry tokens.
-func logDecision(r *http.Request, endpoint string, t target, u users.User, res access.Result) {
+func logDecision(st *requestState, endpoint string, t target, u users.User, res access.Result) {
 	// Check the level on the base logger first: building the request's
 	// logger costs allocations this path, run on every request, avoids.
-	st := stateFrom(r.Context())
-	if st == nil || st.base.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel {
+	if st.base.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel {
 		return
 	}
 	path, _, _ := strings.Cut(t.URI, "?")
@@ -165,8 +185,8 @@ func logDecision(r *http.Request, endpoint string, t target, u users.User, res a
 		Str("target_path", path).Str("user", u.Name).Str("decision", res.String()).Msg("authz decision")
 }
 
-func (s *Server) storeError(r *http.Request, op string, err error) {
-	logFrom(r).Error().Err(err).Str("op", op).Msg("session store error")
+func (s *Server) storeError(st *requestState, op string, err error) {
+	st.logger().Error().Err(err).Str("op", op).Msg("session store error")
 	if m := s.opts.Metrics; m != nil {
 		m.storeErrors.WithLabelValues(op).Inc()
 	}
@@ -182,18 +202,6 @@ func (s *Server) loginCount(result string) {
 	if m := s.opts.Metrics; m != nil {
 		m.logins.WithLabelValues(result).Inc()
 	}
-}
-
-func (s *Server) metricsAuthz(next http.Handler) http.Handler {
-	if s.opts.Metrics == nil {
-		return next
-	}
-	h := s.opts.Metrics.latency
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		next.ServeHTTP(w, r)
-		h.Observe(time.Since(start).Seconds())
-	})
 }
 
 // onceEvery lets an event per key through once per period; it bounds its

@@ -122,7 +122,7 @@ func contains(list []string, s string) bool {
 
 func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	rd, _ := s.redirects.safe(r.URL.Query().Get("rd"))
-	sess, user, err := s.currentUser(r)
+	sess, user, err := s.currentUser(r, stateFrom(r.Context()))
 	if err != nil {
 		s.renderPortal(w, r, http.StatusServiceUnavailable, portalView{Error: "Sign-in is unavailable right now. Please try again shortly.", RD: rd})
 		return
@@ -195,12 +195,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	client := clientAddr(r, s.trusted, "X-Forwarded-For", "X-Real-IP")
+	client := clientAddr(r, s.trusted, hForwardedFor, hRealIP)
 	log := logFrom(r).With().Str("client", client.String()).Logger()
 
 	wait, err := s.opts.Regulator.Check(ctx, req.Username, client)
 	if err != nil {
-		s.storeError(r, "regulation", err)
+		s.storeError(stateFrom(r.Context()), "regulation", err)
 		s.loginCount("error")
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 		return
@@ -216,7 +216,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, err := s.opts.Users.Authenticate(ctx, req.Username, req.Password)
 	if err != nil {
 		if ferr := s.opts.Regulator.Fail(ctx, req.Username, client); ferr != nil {
-			s.storeError(r, "regulation", ferr)
+			s.storeError(stateFrom(r.Context()), "regulation", ferr)
 		}
 		s.loginCount("failure")
 		log.Info().Msg("login failed")
@@ -224,14 +224,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.opts.Regulator.Succeed(ctx, user.Name); err != nil {
-		s.storeError(r, "regulation", err)
+		s.storeError(stateFrom(r.Context()), "regulation", err)
 	}
 
 	// A session the client still presents ends here: a cookie planted by
 	// someone else must never become this user's session.
 	if id, err := s.opts.Cookies.Read(r); err == nil {
 		if err := s.opts.Sessions.Delete(ctx, id); err != nil {
-			s.storeError(r, "delete", err)
+			s.storeError(stateFrom(r.Context()), "delete", err)
 		}
 	}
 	sess, maxAge, err := s.newSession(user, req.RememberMe)
@@ -239,7 +239,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		err = s.opts.Sessions.Create(ctx, sess)
 	}
 	if err != nil {
-		s.storeError(r, "create", err)
+		s.storeError(stateFrom(r.Context()), "create", err)
 		s.loginCount("error")
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 		return
@@ -315,7 +315,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if id, err := s.opts.Cookies.Read(r); err == nil {
 		err := s.endSessions(r, id, r.URL.Query().Get("all") == "true")
 		if err != nil {
-			s.storeError(r, "logout", err)
+			s.storeError(stateFrom(r.Context()), "logout", err)
 			if jsonClient(r.Header) {
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 			} else {
@@ -366,7 +366,7 @@ type sessionInfo struct {
 }
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
-	sess, user, err := s.currentUser(r)
+	sess, user, err := s.currentUser(r, stateFrom(r.Context()))
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
 		return

@@ -55,7 +55,7 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := session.NewRedis(client, session.RedisOptions{Secret: testSecret, Prefix: cfg.SessionPrefix, Name: plan.String()})
+	store, err := session.NewRedis(client, session.RedisOptions{Secret: testSecret, Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,17 +46,14 @@ type Regulator interface {
 	Succeed(ctx context.Context, user string) error
 }
 
-// Decider applies the access rules.
-type Decider interface {
-	Decide(req access.Request, subj *access.Subject) access.Result
-}
-
 // Options wires a Server. Every field but Now and Metrics is required.
 type Options struct {
-	Sessions  SessionStore
-	Cookies   *cookie.Codec
-	Users     UserDirectory
-	Rules     Decider
+	Sessions SessionStore
+	Cookies  *cookie.Codec
+	Users    UserDirectory
+	// Rules is concrete, not an interface: through an interface call the
+	// subject of every decision would escape to the heap.
+	Rules     *access.Rules
 	Regulator Regulator
 	Logger    zerolog.Logger
 	// Metrics is nil when metrics are disabled.
@@ -93,6 +90,7 @@ type Server struct {
 	tmpl       *template.Template
 	cop        *http.CrossOriginProtection
 	untrusted  *onceEvery
+	ids        *requestIDs
 	router     chi.Router
 	defaultRD  string
 	secureCook bool
@@ -120,6 +118,7 @@ func New(opts Options) (*Server, error) {
 		tmpl:      tmpl,
 		cop:       http.NewCrossOriginProtection(),
 		untrusted: newOnceEvery(time.Minute, 4096),
+		ids:       newRequestIDs(),
 		redirects: redirectPolicy{
 			domain:    strings.ToLower(strings.TrimSuffix(opts.Domain, ".")),
 			httpsOnly: portal.Scheme == "https",
@@ -141,15 +140,17 @@ func New(opts Options) (*Server, error) {
 }
 
 // ServeHTTP makes Server an http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d := authzDialect(r.URL.Path); d != nil {
+		s.serveAuthz(w, r, d)
+		return
+	}
+	s.router.ServeHTTP(w, r)
+}
 
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(s.requestContext, s.recoverer)
-
-	authz := r.With(s.metricsAuthz)
-	authz.HandleFunc("/api/authz/forward-auth", s.handleForwardAuth)
-	authz.HandleFunc("/api/authz/auth-request", s.handleAuthRequest)
 
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
@@ -192,19 +193,20 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.opts.Sessions.Ping(ctx); err != nil {
-		s.storeError(r, "ping", err)
+		s.storeError(stateFrom(r.Context()), "ping", err)
 		writeText(w, http.StatusServiceUnavailable, "session store unavailable")
 		return
 	}
 	writeText(w, http.StatusOK, "ready")
 }
 
-// writeText answers with a one-line plain text body.
-func writeText(w http.ResponseWriter, code int, msg string) {
+// writeText answers with a one-line plain text body and returns the status.
+func writeText(w http.ResponseWriter, code int, msg string) int {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg + "\n"))
+	return code
 }

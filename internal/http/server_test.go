@@ -977,3 +977,51 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Error("log contains the session id")
 	}
 }
+
+// logLines parses a JSON log.
+func logLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// TestAuthzLogsAndPanics: an authz answer, which skips the router, still
+// gets its access log line (at debug) under the request id of its decision
+// line, and a panic under it is a logged 500 with a short body.
+func TestAuthzLogsAndPanics(t *testing.T) {
+	logs := &strings.Builder{}
+	e := newEnv(t, envOpts{logs: logs})
+	_, c := e.login("alice", alicePass, "")
+	logs.Reset()
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)), 200)
+
+	lines := logLines(t, logs.String())
+	if len(lines) != 2 || lines[0]["message"] != "authz decision" || lines[1]["message"] != "request" {
+		t.Fatalf("log lines: %v; want the decision, then the request", lines)
+	}
+	id, _ := lines[0]["request_id"].(string)
+	if id == "" || lines[1]["request_id"] != id || lines[1]["status"] != 200.0 ||
+		lines[1]["path"] != "/api/authz/forward-auth" || lines[1]["level"] != "debug" {
+		t.Errorf("request line %v; want status 200 at debug under request id %q", lines[1], id)
+	}
+
+	logs.Reset()
+	e.failing.get = func() error { panic("store exploded") }
+	resp := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c))
+	wantStatus(t, resp, 500)
+	if b := body(t, resp); b != "internal error\n" {
+		t.Errorf("body %q; want a short reason", b)
+	}
+	lines = logLines(t, logs.String())
+	if len(lines) != 2 || lines[0]["message"] != "handler panicked" || lines[0]["panic"] != "store exploded" ||
+		lines[1]["status"] != 500.0 || lines[1]["level"] != "error" || lines[0]["request_id"] != lines[1]["request_id"] {
+		t.Errorf("log lines after a panic: %v", lines)
+	}
+}

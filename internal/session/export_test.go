@@ -54,3 +54,6 @@ func (m *Memory) CheckIndex() error {
 	}
 	return nil
 }
+
+// QueuedGets counts the reads waiting for a batching worker.
+func (r *Redis) QueuedGets() int { return len(r.gets.queue) }

@@ -163,13 +163,17 @@ type RedisOptions struct {
 	Name string
 	// Now is the clock expiry is judged against; default time.Now.
 	Now func() time.Time
+	// PoolSize is the client's connection pool size (per node); as many
+	// workers batch concurrent reads. 0 means go-redis's default.
+	PoolSize int
 }
 
 // Redis is a Store in Redis, shared by every gate instance that uses the
 // same Redis, prefix and secret: sessions survive restarts, and a login
 // or logout on one instance holds on all at once.
 //
-// The common path, Get, is one GET. Touch, Create, Delete and DeleteUser
+// The common path, Get, is one GET, pipelined with the GETs of concurrent
+// decisions (see getBatcher). Touch, Create, Delete and DeleteUser
 // are one script each (EVALSHA). Any Redis failure is returned as an
 // error, never as ErrNotFound, so callers fail closed.
 type Redis struct {
@@ -178,6 +182,7 @@ type Redis struct {
 	prefix string
 	now    func() time.Time
 	cipher *recordCipher
+	gets   *getBatcher // nil for a cluster
 	// macs holds *macState under the key-hash key, so that hashing a
 	// key name allocates nothing.
 	macs sync.Pool
@@ -215,6 +220,9 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 		prefix: opts.Prefix,
 		now:    opts.Now,
 		cipher: c,
+	}
+	if _, cluster := client.(*redis.ClusterClient); !cluster {
+		r.gets = newGetBatcher(client, opts.PoolSize)
 	}
 	r.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, hk)} }
 	if r.name == "" {
@@ -360,7 +368,13 @@ func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	key := r.recordKey(tag, id)
-	v, err := r.client.Get(ctx, key).Result()
+	var v string
+	var err error
+	if r.gets != nil {
+		v, err = r.gets.get(ctx, key)
+	} else {
+		v, err = r.client.Get(ctx, key).Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
@@ -454,6 +468,9 @@ func (r *Redis) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
+		if r.gets != nil {
+			r.gets.close()
+		}
 		if cerr := r.client.Close(); cerr != nil {
 			err = fmt.Errorf("session: close %s: %w", r.name, cerr)
 		}

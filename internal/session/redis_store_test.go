@@ -650,7 +650,7 @@ func commandCalls(t testing.TB, admin *redis.Client) map[string]int {
 }
 
 // commandCounter is a go-redis hook counting the commands a client sends,
-// one round trip each (the store pipelines nothing).
+// one round trip each; a pipeline counts once.
 type commandCounter struct {
 	mu    sync.Mutex
 	names []string

@@ -1,0 +1,186 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"gate/internal/redisconn"
+	"gate/internal/session"
+	"gate/internal/session/redistest"
+)
+
+// gateHook holds every GET sent alone until release is closed (or the
+// command's context ends), and records the size of every pipeline of GETs
+// (go-redis's connection handshake is a pipeline too).
+type gateHook struct {
+	release   chan struct{}
+	held      chan struct{} // receives once per GET held
+	mu        sync.Mutex
+	pipelines []int
+}
+
+func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "get" {
+			h.held <- struct{}{}
+			select {
+			case <-h.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if cmds[0].Name() == "get" {
+			h.mu.Lock()
+			h.pipelines = append(h.pipelines, len(cmds))
+			h.mu.Unlock()
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// heldStore is a Redis store with one connection, so one batching worker,
+// whose first lone GET waits for hook.release.
+func heldStore(t *testing.T) (*session.Redis, *gateHook) {
+	t.Helper()
+	cfg := plainConfig(t)
+	cfg.MaximumActiveConnections = 1
+	client, plan, err := redisconn.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := &gateHook{release: make(chan struct{}), held: make(chan struct{}, 1)}
+	client.AddHook(hook)
+	s, err := session.NewRedis(client, session.RedisOptions{Secret: redistest.Secret, Prefix: cfg.SessionPrefix, PoolSize: plan.PoolSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, hook
+}
+
+// waitQueued polls until n reads wait for the worker.
+func waitQueued(t *testing.T, s *session.Redis, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.QueuedGets() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads queued; want %d", s.QueuedGets(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRedisGetBatching: reads that queue while the worker is busy go out as
+// one pipeline, and every caller gets its own answer, found or not.
+func TestRedisGetBatching(t *testing.T) {
+	ctx := context.Background()
+	s, hook := heldStore(t)
+	const n = 12
+	recs := make([]*session.Session, n)
+	for i := range recs {
+		recs[i] = newIdentity().session(t, s, time.Now(), false)
+	}
+	absent, err := s.NewID("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type answer struct {
+		user string
+		err  error
+	}
+	first := make(chan answer, 1)
+	go func() {
+		got, err := s.Get(ctx, recs[0].ID)
+		if err != nil {
+			first <- answer{err: err}
+			return
+		}
+		first <- answer{user: got.User}
+	}()
+	<-hook.held // the worker is busy with recs[0]
+
+	answers := make([]answer, n+1)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Go(func() {
+			id := absent
+			if i < n {
+				id = recs[i].ID
+			}
+			got, err := s.Get(ctx, id)
+			if err == nil {
+				answers[i].user = got.User
+			}
+			answers[i].err = err
+		})
+	}
+	waitQueued(t, s, n)
+	close(hook.release)
+	wg.Wait()
+
+	if a := <-first; a.err != nil || a.user != recs[0].User {
+		t.Fatalf("first Get = %q, %v; want %q", a.user, a.err, recs[0].User)
+	}
+	for i := 1; i < n; i++ {
+		if answers[i].err != nil || answers[i].user != recs[i].User {
+			t.Errorf("Get #%d = %q, %v; want %q", i, answers[i].user, answers[i].err, recs[i].User)
+		}
+	}
+	if !errors.Is(answers[n].err, session.ErrNotFound) {
+		t.Errorf("Get of an absent id: %v; want ErrNotFound", answers[n].err)
+	}
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if len(hook.pipelines) != 1 || hook.pipelines[0] != n {
+		t.Errorf("pipelines sent: %v; want one of %d GETs", hook.pipelines, n)
+	}
+}
+
+// TestRedisGetBatchingGivesUp: a caller whose context ends while its read
+// is queued returns at once, and Close fails every read still queued.
+func TestRedisGetBatchingGivesUp(t *testing.T) {
+	s, hook := heldStore(t)
+	rec := newIdentity().session(t, s, time.Now(), false)
+	go func() { _, _ = s.Get(context.Background(), rec.ID) }()
+	<-hook.held
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gave := make(chan error, 1)
+	go func() {
+		_, err := s.Get(ctx, rec.ID)
+		gave <- err
+	}()
+	waitQueued(t, s, 1)
+	cancel()
+	if err := <-gave; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with its context ended: %v; want context.Canceled", err)
+	}
+
+	closed := make(chan error, 1)
+	go func() {
+		_, err := s.Get(context.Background(), rec.ID)
+		closed <- err
+	}()
+	waitQueued(t, s, 2) // the abandoned read is still queued too
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := <-closed
+	if err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get queued across Close: %v; want a store error", err)
+	}
+}
