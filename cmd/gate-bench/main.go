@@ -2,9 +2,13 @@
 // physical floor — a bare net/http server answering 200 — on one machine in
 // one run, and prints the ratios. Run it from the repository root:
 //
-//	go run ./cmd/gate-bench                      # floor, memory store, Redis store
+//	go run ./cmd/gate-bench                      # floor, floor+headers, memory store, Redis store
 //	go run ./cmd/gate-bench -sessions 100000     # more distinct sessions
 //	go run ./cmd/gate-bench -memory-sessions 1000000 -targets none
+//	go run ./cmd/gate-bench -profile prof        # also write pprof profiles into prof/
+//
+// floor+headers is the floor answering with gate's five response headers:
+// the share of the gap that is net/http writing them, not gate deciding.
 //
 // Targets run in interleaved rounds (A B C A B C …) so drift of the machine
 // cancels out. It exits non-zero only on errors, never on slow figures.
@@ -25,8 +29,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "floor" {
-		if err := serveFloor(os.Args[2]); err != nil {
+	if len(os.Args) >= 3 && os.Args[1] == "floor" {
+		if err := serveFloor(os.Args[2], len(os.Args) == 4 && os.Args[3] == "identity"); err != nil {
 			fmt.Fprintln(os.Stderr, "floor:", err)
 			os.Exit(1)
 		}
@@ -58,7 +62,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds (targets interleave within each)")
 	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections")
 	fs.IntVar(&o.sessions, "sessions", 1000, "distinct logged-in users (sessions) the requests cycle through")
-	fs.StringVar(&targets, "targets", "floor,memory,redis", "comma-separated: floor, memory, redis, or none")
+	fs.StringVar(&targets, "targets", "floor,identity,memory,redis", "comma-separated: floor, identity (the floor plus gate's five response headers), memory, redis, or none")
 	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
 	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
@@ -76,7 +80,7 @@ func parseOptions(args []string) (options, error) {
 	o.targets = map[string]bool{}
 	for _, t := range strings.Split(targets, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "floor", "memory", "redis":
+		case "floor", "identity", "memory", "redis":
 			o.targets[t] = true
 		case "none", "":
 		default:
@@ -91,10 +95,12 @@ func parseOptions(args []string) (options, error) {
 
 type target struct {
 	name string
+	// floor marks the bare servers, which need no logins.
+	floor bool
 	p    *proc
 	reqs [][]byte
-	// redis is the server whose commands are counted, for the Redis target.
-	redis *proc
+	// redis counts the commands of the Redis target's server.
+	redis *commandStats
 }
 
 func run(args []string, out io.Writer) error {
@@ -127,11 +133,18 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	if o.targets["floor"] {
-		p, err := startFloor(o.profile)
+		p, err := startFloor(o.profile, false)
 		if err != nil {
 			return err
 		}
-		targets = append(targets, &target{name: "floor", p: p})
+		targets = append(targets, &target{name: "floor", floor: true, p: p})
+	}
+	if o.targets["identity"] {
+		p, err := startFloor(o.profile, true)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "floor+headers", floor: true, p: p})
 	}
 	if o.targets["memory"] {
 		p, err := startGate(gateBin, dir, "gate-memory", o.sessions, "", o.profile)
@@ -150,14 +163,16 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		targets = append(targets, &target{name: "gate redis", p: p, redis: redisProc})
+		stats := newCommandStats(redisProc.addr)
+		defer stats.Close()
+		targets = append(targets, &target{name: "gate redis", p: p, redis: stats})
 	}
 
-	// Sessions: each gate logs its users in; the floor replays memory's
+	// Sessions: each gate logs its users in; the floors replay memory's
 	// requests (it ignores them, but the bytes on the wire are the same).
 	var shared [][]byte
 	for _, t := range targets {
-		if t.name == "floor" {
+		if t.floor {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "logging in %d users on %s …\n", o.sessions, t.name)
@@ -200,13 +215,13 @@ func run(args []string, out io.Writer) error {
 		for _, t := range targets {
 			var before int64
 			if t.redis != nil {
-				if before, err = redisCalls(t.redis.addr); err != nil {
+				if before, err = t.redis.sent(); err != nil {
 					return err
 				}
 			}
 			r := drive(t.p.addr, t.reqs, o.conns, o.duration)
 			if t.redis != nil {
-				after, err := redisCalls(t.redis.addr)
+				after, err := t.redis.sent()
 				if err != nil {
 					return err
 				}
@@ -228,7 +243,7 @@ func run(args []string, out io.Writer) error {
 			s.hasCommandStats = true
 		}
 		sums = append(sums, s)
-		if s.errors > 0 || (t.name != "floor" && s.non200 > 0) {
+		if s.errors > 0 || (!t.floor && s.non200 > 0) {
 			failures = append(failures, fmt.Sprintf("%s: %d errors, %d non-200 answers", t.name, s.errors, s.non200))
 		}
 	}
@@ -272,7 +287,7 @@ func printSummary(out io.Writer, o options, sums []summary) {
 		}
 	}
 	fmt.Fprintf(out, "forward-auth, %d connections, %d sessions, %d rounds × %s per target\n\n", o.conns, o.sessions, o.rounds, o.duration)
-	fmt.Fprintln(out, "| target | req/s (median) | × floor | p50 | p99 | p99.9 | errors | RSS | Redis cmds/decision |")
+	fmt.Fprintln(out, "| target | req/s (median) | × floor | p50 | p99 | p99.9 | errors | RSS | Redis GET+EVALSHA / decision |")
 	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range sums {
 		ratio := "—"

@@ -103,9 +103,10 @@ func httpReady(addr, path string) func() error {
 	}
 }
 
-// startFloor runs this binary as the bare net/http server: the floor every
-// figure is compared with.
-func startFloor(profile string) (*proc, error) {
+// startFloor runs this binary as a bare net/http server: the floor every
+// figure is compared with. With identity, it also sets the headers of
+// gate's 200, to show what writing them costs net/http alone.
+func startFloor(profile string, identity bool) (*proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -114,22 +115,25 @@ func startFloor(profile string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	return start("floor", profiled(exec.Command(self, "floor", addr), profile, "floor"), addr, httpReady(addr, "/healthz"))
+	name, args := "floor", []string{"floor", addr}
+	if identity {
+		name, args = "floor-identity", append(args, "identity")
+	}
+	return start(name, profiled(exec.Command(self, args...), profile, name), addr, httpReady(addr, "/healthz"))
 }
 
 // serveFloor is the floor: a 200 with no body, as gate's allowed answer. It
 // stops on SIGINT like gate, so that its profiles get written.
-func serveFloor(addr string) error {
+func serveFloor(addr string, identity bool) error {
 	stopProfiling := benchprofile.FromEnv()
 	defer stopProfiling()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	hdr := os.Getenv("FLOORHDR") != ""
 	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hdr {
+		if identity {
+			// As gate sets them: one backing array for the five values.
+			vals := []string{"user1", "staff,dev", "user1@example.com", "Bench User 1", "no-store"}
 			h := w.Header()
-			vals := make([]string, 5)
-			vals[0], vals[1], vals[2], vals[3], vals[4] = "user1", "staff,dev", "user1@example.com", "Bench User 1", "no-store"
 			h["Remote-User"] = vals[0:1:1]
 			h["Remote-Groups"] = vals[1:2:2]
 			h["Remote-Email"] = vals[2:3:3]

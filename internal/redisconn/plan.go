@@ -261,6 +261,16 @@ func (p *Plan) retries() int {
 // MaxRetries governs retries.
 const dialerRetries = 1
 
+// pipelinePool < 0 keeps go-redis from opening a pipeline pool of its own
+// beside the main one: session.redis.maximum_active_connections must bound
+// every connection gate opens, pipelines (the session store batches reads)
+// included.
+const pipelinePool = -1
+
+// protocol is RESP2. gate uses nothing of RESP3, and on RESP3 go-redis
+// inspects every reply for push notifications.
+const protocol = 2
+
 // Options returns the go-redis options of a Single plan.
 func (p *Plan) Options() *redis.Options {
 	return &redis.Options{
@@ -271,6 +281,8 @@ func (p *Plan) Options() *redis.Options {
 		DB:                       p.DB,
 		TLSConfig:                p.TLS,
 		PoolSize:                 p.PoolSize,
+		PipelinePoolSize:         pipelinePool,
+		Protocol:                 protocol,
 		MinIdleConns:             p.MinIdleConns,
 		DialTimeout:              p.Timeout,
 		ReadTimeout:              p.Timeout,
@@ -295,6 +307,8 @@ func (p *Plan) FailoverOptions() *redis.FailoverOptions {
 		DB:               p.DB,
 		TLSConfig:        p.TLS,
 		PoolSize:         p.PoolSize,
+		PipelinePoolSize: pipelinePool,
+		Protocol:         protocol,
 		MinIdleConns:     p.MinIdleConns,
 		DialTimeout:      p.Timeout,
 		ReadTimeout:      p.Timeout,
@@ -312,6 +326,8 @@ func (p *Plan) ClusterOptions() *redis.ClusterOptions {
 		Password:                 p.Password,
 		TLSConfig:                p.TLS,
 		PoolSize:                 p.PoolSize,
+		PipelinePoolSize:         pipelinePool,
+		Protocol:                 protocol,
 		MinIdleConns:             p.MinIdleConns,
 		DialTimeout:              p.Timeout,
 		ReadTimeout:              p.Timeout,

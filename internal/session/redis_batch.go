@@ -10,11 +10,12 @@ import (
 const (
 	// maxBatch bounds the GETs one pipeline carries.
 	maxBatch = 128
-	// maxPipelines bounds the pipelines in flight. Four keep a Redis
-	// across a network busy (4 × 128 GETs per round trip); more only split
-	// the batches: on two cores, eight workers batched 3.3 GETs on average
-	// and four batched 5.1, at a higher rate.
-	maxPipelines = 4
+	// maxPipelines bounds the pipelines in flight. One keeps batches
+	// deepest: what queues while it is out leaves together next (on two
+	// cores one worker batched 11 GETs on average, two 7.5, eight 3.3, and
+	// the rate fell as batches shrank). Two, so that a pipeline stuck on a
+	// dead connection until the timeout does not stall every decision.
+	maxPipelines = 2
 )
 
 // getBatcher coalesces concurrent GETs into pipelines. Every decision waits

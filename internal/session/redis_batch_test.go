@@ -3,6 +3,8 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,5 +184,64 @@ func TestRedisGetBatchingGivesUp(t *testing.T) {
 	err := <-closed
 	if err == nil || errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("Get queued across Close: %v; want a store error", err)
+	}
+}
+
+// TestRedisPoolBound: under many concurrent reads, batched into pipelines,
+// the store opens no more connections than maximum_active_connections.
+func TestRedisPoolBound(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	cfg := redistest.Config()
+	cfg.Host, cfg.Port = hostPort(srv)
+	cfg.MaximumActiveConnections = 2
+	client, plan, err := redisconn.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := session.NewRedis(client, session.RedisOptions{Secret: redistest.Secret, Prefix: cfg.SessionPrefix, PoolSize: plan.PoolSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rec := newIdentity().session(t, s, time.Now(), false)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	for range 200 {
+		wg.Go(func() {
+			for range 20 {
+				if got, err := s.Get(context.Background(), rec.ID); err != nil || got.User != rec.User {
+					select {
+					case errs <- fmt.Errorf("Get = %v, %v", got, err):
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+
+	admin := srv.Admin()
+	self, err := admin.ClientID(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := admin.ClientList(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := 0
+	for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+		if !strings.HasPrefix(line, fmt.Sprintf("id=%d ", self)) {
+			conns++
+		}
+	}
+	if conns == 0 || conns > 2 {
+		t.Errorf("the store holds %d connections; want 1 or 2:\n%s", conns, list)
 	}
 }
