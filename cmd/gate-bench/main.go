@@ -97,8 +97,8 @@ type target struct {
 	name string
 	// floor marks the bare servers, which need no logins.
 	floor bool
-	p    *proc
-	reqs [][]byte
+	p     *proc
+	reqs  [][]byte
 	// redis counts the commands of the Redis target's server.
 	redis *commandStats
 }
