@@ -85,6 +85,20 @@ type summary struct {
 	rssKiB          int
 	commandsPerReq  float64
 	hasCommandStats bool
+	cpu             cpuShare
+}
+
+// cpuPerRequest shows the CPU time each process spent per request; the
+// client shares the machine, so server and client compete for it.
+func (s summary) cpuPerRequest() string {
+	if s.requests == 0 {
+		return "—"
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(s.requests) }
+	if s.cpu.redis == 0 {
+		return fmt.Sprintf("%.1f + — + %.1f", per(s.cpu.server), per(s.cpu.client))
+	}
+	return fmt.Sprintf("%.1f + %.1f + %.1f", per(s.cpu.server), per(s.cpu.redis), per(s.cpu.client))
 }
 
 func summarize(name string, rounds []roundResult) summary {

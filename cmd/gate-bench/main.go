@@ -99,8 +99,9 @@ type target struct {
 	floor bool
 	p     *proc
 	reqs  [][]byte
-	// redis counts the commands of the Redis target's server.
-	redis *commandStats
+	// redis counts the commands of the Redis target's server, redisProc.
+	redis     *commandStats
+	redisProc *proc
 }
 
 func run(args []string, out io.Writer) error {
@@ -165,7 +166,7 @@ func run(args []string, out io.Writer) error {
 		}
 		stats := newCommandStats(redisProc.addr)
 		defer stats.Close()
-		targets = append(targets, &target{name: "gate redis", p: p, redis: stats})
+		targets = append(targets, &target{name: "gate redis", p: p, redis: stats, redisProc: redisProc})
 	}
 
 	// Sessions: each gate logs its users in; the floors replay memory's
@@ -211,6 +212,7 @@ func run(args []string, out io.Writer) error {
 	results := make(map[string][]roundResult)
 	rss := make(map[string]int)
 	cmds := make(map[string]int64)
+	cpu := make(map[string]*cpuShare)
 	for round := 1; round <= o.rounds && len(targets) > 0; round++ {
 		for _, t := range targets {
 			var before int64
@@ -219,7 +221,12 @@ func run(args []string, out io.Writer) error {
 					return err
 				}
 			}
+			c0 := t.cpuNow()
 			r := drive(t.p.addr, t.reqs, o.conns, o.duration)
+			if cpu[t.name] == nil {
+				cpu[t.name] = &cpuShare{}
+			}
+			cpu[t.name].add(t.cpuNow().sub(c0))
 			if t.redis != nil {
 				after, err := t.redis.sent()
 				if err != nil {
@@ -238,6 +245,7 @@ func run(args []string, out io.Writer) error {
 	for _, t := range targets {
 		s := summarize(t.name, results[t.name])
 		s.rssKiB = rss[t.name]
+		s.cpu = *cpu[t.name]
 		if t.redis != nil && s.requests > 0 {
 			s.commandsPerReq = float64(cmds[t.name]) / float64(s.requests)
 			s.hasCommandStats = true
@@ -270,6 +278,27 @@ func run(args []string, out io.Writer) error {
 	return nil
 }
 
+// cpuShare is CPU time spent during a target's turns, by process.
+type cpuShare struct{ server, redis, client time.Duration }
+
+func (c *cpuShare) add(d cpuShare) {
+	c.server += d.server
+	c.redis += d.redis
+	c.client += d.client
+}
+
+func (c cpuShare) sub(d cpuShare) cpuShare {
+	return cpuShare{c.server - d.server, c.redis - d.redis, c.client - d.client}
+}
+
+func (t *target) cpuNow() cpuShare {
+	c := cpuShare{server: t.p.cpu(), client: cpuTime(os.Getpid())}
+	if t.redisProc != nil {
+		c.redis = t.redisProc.cpu()
+	}
+	return c
+}
+
 func findTarget(ts []*target, name string) *target {
 	for _, t := range ts {
 		if t.name == name {
@@ -287,8 +316,8 @@ func printSummary(out io.Writer, o options, sums []summary) {
 		}
 	}
 	fmt.Fprintf(out, "forward-auth, %d connections, %d sessions, %d rounds × %s per target\n\n", o.conns, o.sessions, o.rounds, o.duration)
-	fmt.Fprintln(out, "| target | req/s (median) | × floor | p50 | p99 | p99.9 | errors | RSS | Redis GET+EVALSHA / decision |")
-	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(out, "| target | req/s (median) | × floor | p50 | p99 | p99.9 | errors | RSS | CPU µs/request: server + Redis + client | Redis GET+EVALSHA / decision |")
+	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range sums {
 		ratio := "—"
 		if floor > 0 {
@@ -298,8 +327,8 @@ func printSummary(out io.Writer, o options, sums []summary) {
 		if s.hasCommandStats {
 			cmds = fmt.Sprintf("%.3f", s.commandsPerReq)
 		}
-		fmt.Fprintf(out, "| %s | %.0f | %s | %s | %s | %s | %d | %.1f MiB | %s |\n", s.name, s.rps, ratio,
-			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.errors+s.non200, float64(s.rssKiB)/1024, cmds)
+		fmt.Fprintf(out, "| %s | %.0f | %s | %s | %s | %s | %d | %.1f MiB | %s | %s |\n", s.name, s.rps, ratio,
+			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.errors+s.non200, float64(s.rssKiB)/1024, s.cpuPerRequest(), cmds)
 	}
 }
 

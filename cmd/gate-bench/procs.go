@@ -59,6 +59,26 @@ func (p *proc) rssKiB() int {
 	return 0
 }
 
+// cpuTime is the user and system CPU time pid has used, from /proc (in
+// clock ticks of 10 ms, USER_HZ being 100 on Linux).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, may hold spaces; fields count from its ")".
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func (p *proc) cpu() time.Duration { return cpuTime(p.cmd.Process.Pid) }
+
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
