@@ -2,12 +2,16 @@ package http_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"gate/internal/session"
 	"gate/internal/session/redistest"
 )
 
@@ -83,4 +87,67 @@ func BenchmarkForwardAuthRedis(b *testing.B) {
 	// The login and the setup decision are in the count too; over b.N they
 	// vanish, and a figure above 1 would show extra round trips.
 	b.ReportMetric(float64(calls()-before)/float64(b.N), "redis-cmds/op")
+}
+
+// BenchmarkForwardAuthSessions is the allowed decision against a memory
+// store holding n live sessions, each request carrying a different one of
+// them in random order: how the decision's cost grows with the store.
+// Beyond the cookie cache's reach every request also verifies its cookie.
+func BenchmarkForwardAuthSessions(b *testing.B) {
+	for _, n := range []int{1, 1_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			benchSessions(b, n)
+		})
+	}
+}
+
+func benchSessions(b *testing.B, n int) {
+	e := newEnv(b, envOpts{})
+	now := e.clock.Now()
+	cookies := make([][]string, n)
+	for i := range cookies {
+		user := [...]string{"alice", "bob"}[i%2]
+		id, err := e.store.NewID(user)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = e.store.Create(context.Background(), &session.Session{ID: id, User: user, CreatedAt: now, LastActivity: now,
+			ExpiresAt: now.Add(time.Hour), Inactivity: 5 * time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		if err := e.cookies.Write(w, id, 0); err != nil {
+			b.Fatal(err)
+		}
+		c, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
+		cookies[i] = []string{c}
+	}
+	order := rand.Perm(n)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/api/authz/forward-auth", nil)
+		r.RemoteAddr = "127.0.0.1:40000"
+		r.Header.Set("X-Forwarded-Method", "GET")
+		r.Header.Set("X-Forwarded-Proto", "https")
+		r.Header.Set("X-Forwarded-Host", "app.example.com")
+		r.Header.Set("X-Forwarded-Uri", "/dashboard/items?page=2")
+		r.Header.Set("X-Forwarded-For", "203.0.113.7, 10.0.0.2")
+		w := &nopWriter{h: make(http.Header, 8)}
+		i := rand.IntN(n)
+		for pb.Next() {
+			r.Header["Cookie"] = cookies[order[i]]
+			if i++; i == n {
+				i = 0
+			}
+			clear(w.h)
+			e.h.ServeHTTP(w, r)
+			if w.h["Remote-User"] == nil {
+				b.Error("decision was not allowed")
+				return
+			}
+		}
+	})
 }

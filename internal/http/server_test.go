@@ -78,6 +78,7 @@ type env struct {
 	clock     *sessiontest.Clock
 	store     *session.Memory
 	failing   *failingStore
+	cookies   *cookie.Codec
 	usersPath string
 	users     *users.File
 	metrics   *gatehttp.Metrics
@@ -136,6 +137,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if err != nil {
 		t.Fatalf("cookie.New: %v", err)
 	}
+	e.cookies = cookies
 	if o.maxRetries == 0 {
 		o.maxRetries = 3
 	}
