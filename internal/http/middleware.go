@@ -22,16 +22,22 @@ type ctxKey struct{ name string }
 
 var requestKey = &ctxKey{"request"}
 
-// requestState is what logging needs per request. The request id and the
-// request's logger are built only when something is logged.
+// requestState is what logging needs per request. The request id, and the
+// request's logger, are made only when something is logged: the counter
+// behind the ids is shared by every core.
 type requestState struct {
 	ids  *requestIDs
-	n    uint64
+	n    uint64 // 0 until id is first called
 	base *zerolog.Logger
 	log  *zerolog.Logger
 }
 
-func (st *requestState) id() string { return st.ids.format(st.n) }
+func (st *requestState) id() string {
+	if st.n == 0 {
+		st.n = st.ids.n.Add(1)
+	}
+	return st.ids.format(st.n)
+}
 
 // logger returns the request's logger, carrying its request id; a nil state
 // logs nothing.
@@ -60,14 +66,6 @@ func stateFrom(ctx context.Context) *requestState {
 	return nil
 }
 
-// RequestIDFrom returns the id the request is logged under.
-func RequestIDFrom(ctx context.Context) string {
-	if st := stateFrom(ctx); st != nil {
-		return st.id()
-	}
-	return ""
-}
-
 var nopLogger = zerolog.Nop()
 
 // logFrom returns the request's logger, carrying its request id.
@@ -91,7 +89,7 @@ func (g *requestIDs) format(n uint64) string {
 }
 
 func (s *Server) newState() requestState {
-	return requestState{ids: s.ids, n: s.ids.n.Add(1), base: &s.opts.Logger}
+	return requestState{ids: s.ids, base: &s.opts.Logger}
 }
 
 // statusWriter remembers the status for the access log.
