@@ -195,12 +195,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	st := stateFrom(ctx)
 	client := clientAddr(r, s.trusted, hForwardedFor, hRealIP)
-	log := logFrom(r).With().Str("client", client.String()).Logger()
+	log := st.logger().With().Str("client", client.String()).Logger()
 
 	wait, err := s.opts.Regulator.Check(ctx, req.Username, client)
 	if err != nil {
-		s.storeError(stateFrom(r.Context()), "regulation", err)
+		s.storeError(st, "regulation", err)
 		s.loginCount("error")
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 		return
@@ -216,7 +217,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, err := s.opts.Users.Authenticate(ctx, req.Username, req.Password)
 	if err != nil {
 		if ferr := s.opts.Regulator.Fail(ctx, req.Username, client); ferr != nil {
-			s.storeError(stateFrom(r.Context()), "regulation", ferr)
+			s.storeError(st, "regulation", ferr)
 		}
 		s.loginCount("failure")
 		log.Info().Msg("login failed")
@@ -224,14 +225,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.opts.Regulator.Succeed(ctx, user.Name); err != nil {
-		s.storeError(stateFrom(r.Context()), "regulation", err)
+		s.storeError(st, "regulation", err)
 	}
 
 	// A session the client still presents ends here: a cookie planted by
 	// someone else must never become this user's session.
 	if id, err := s.opts.Cookies.Read(r); err == nil {
 		if err := s.opts.Sessions.Delete(ctx, id); err != nil {
-			s.storeError(stateFrom(r.Context()), "delete", err)
+			s.storeError(st, "delete", err)
 		}
 	}
 	sess, maxAge, err := s.newSession(user, req.RememberMe)
@@ -239,13 +240,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		err = s.opts.Sessions.Create(ctx, sess)
 	}
 	if err != nil {
-		s.storeError(stateFrom(r.Context()), "create", err)
+		s.storeError(st, "create", err)
 		s.loginCount("error")
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 		return
 	}
 	if err := s.opts.Cookies.Write(w, sess.ID, maxAge); err != nil {
-		logFrom(r).Error().Err(err).Msg("write session cookie")
+		st.logger().Error().Err(err).Msg("write session cookie")
 		writeText(w, http.StatusInternalServerError, "internal error")
 		return
 	}
