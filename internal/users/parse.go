@@ -61,16 +61,14 @@ func parse(path string, data []byte) (*snapshot, error) {
 		errs.add("users", "", errors.New("missing"))
 		return nil, errs.err()
 	}
-	var raw map[string]yaml.Node
+	var raw map[string]*yaml.Node
 	switch u := resolve(&un); {
 	case u.Kind == yaml.ScalarNode && u.ShortTag() == "!!null":
 		// "users:" with nothing under it: an empty database.
 	case u.Kind != yaml.MappingNode:
 		errs.add("users", lineOf(u), errors.New("must be a map of user names"))
 	default:
-		if err := u.Decode(&raw); err != nil {
-			errs.add("users", "", flatten(err))
-		}
+		raw = userNodes(errs, u)
 	}
 
 	s := &snapshot{users: make(map[string]entry, len(raw))}
@@ -82,8 +80,7 @@ func parse(path string, data []byte) (*snapshot, error) {
 	shapes := map[string]int{}
 	var common verifier
 	for _, name := range names {
-		n := raw[name]
-		e, ok := parseUser(errs, name, &n)
+		e, ok := parseUser(errs, name, raw[name])
 		if !ok {
 			continue
 		}
@@ -107,6 +104,46 @@ func parse(path string, data []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("users file %s: dummy hash: %w", path, err)
 	}
 	return s, nil
+}
+
+// userNodes maps the user names of the users mapping u to their nodes. It
+// walks the mapping itself because yaml's Decode checks every key against
+// every other for duplicates: a file of 100 000 users took minutes. A
+// mapping that merges another (<<) is left to Decode, which implements
+// merges.
+func userNodes(errs *problems, u *yaml.Node) map[string]*yaml.Node {
+	nodes := make(map[string]*yaml.Node, len(u.Content)/2)
+	keyLine := make(map[string]int, len(u.Content)/2)
+	for i := 0; i+1 < len(u.Content); i += 2 {
+		k := resolve(u.Content[i])
+		if k.ShortTag() == "!!merge" {
+			return decodedUserNodes(errs, u)
+		}
+		var name string
+		if err := k.Decode(&name); err != nil || k.Kind != yaml.ScalarNode {
+			errs.add("users", lineOf(k), errors.New("user names must be strings"))
+			continue
+		}
+		if first, dup := keyLine[name]; dup {
+			errs.add("users."+name, lineOf(k), fmt.Errorf("already defined at line %d", first))
+			continue
+		}
+		nodes[name], keyLine[name] = u.Content[i+1], k.Line
+	}
+	return nodes
+}
+
+func decodedUserNodes(errs *problems, u *yaml.Node) map[string]*yaml.Node {
+	var decoded map[string]yaml.Node
+	if err := u.Decode(&decoded); err != nil {
+		errs.add("users", "", flatten(err))
+		return nil
+	}
+	nodes := make(map[string]*yaml.Node, len(decoded))
+	for name, n := range decoded {
+		nodes[name] = &n
+	}
+	return nodes
 }
 
 // parseUser parses one user; problems go to errs.

@@ -126,6 +126,45 @@ func TestOpen_anchors(t *testing.T) {
 	}
 }
 
+// TestOpen_mergedUsers: a merge key among the user names themselves.
+func TestOpen_mergedUsers(t *testing.T) {
+	h := cheapHash(t, "pw")
+	f, _ := open(t, fmt.Sprintf(`users:
+  alice:
+    password: '%s'
+  <<: {bob: {password: '%s', groups: [dev]}}
+`, h, h), false)
+	if _, ok := f.Lookup("alice"); !ok {
+		t.Error("alice missing")
+	}
+	if bob, ok := f.Lookup("bob"); !ok || !slices.Equal(bob.Groups, []string{"dev"}) {
+		t.Errorf("Lookup(bob) = %+v, %v; want bob from the merged map", bob, ok)
+	}
+}
+
+// BenchmarkOpenLarge loads a file of 100 000 users (the hashes are not
+// verified on load).
+func BenchmarkOpenLarge(b *testing.B) {
+	h := cheapHash(b, "pw")
+	var sb strings.Builder
+	sb.WriteString("users:\n")
+	for i := range 100_000 {
+		fmt.Fprintf(&sb, "  user%d:\n    displayname: 'User %d'\n    email: user%d@example.com\n    groups: [staff, dev]\n    password: '%s'\n", i, i, i, h)
+	}
+	p := writeFile(b, b.TempDir(), sb.String())
+	b.ResetTimer()
+	for range b.N {
+		f, err := users.Open(p, false, zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if f.Len() != 100_000 {
+			b.Fatalf("Len = %d", f.Len())
+		}
+		f.Close()
+	}
+}
+
 func TestOpen_errors(t *testing.T) {
 	good := cheapHash(t, "pw")
 	const plaintext = "hunter2-plain"
@@ -158,7 +197,8 @@ func TestOpen_errors(t *testing.T) {
 		{"groups_not_list", fmt.Sprintf("users:\n  alice:\n    password: '%s'\n    groups: {a: 1}\n", good), "users.alice.groups", nil},
 		{"disabled_not_bool", fmt.Sprintf("users:\n  alice:\n    password: '%s'\n    disabled: maybe\n", good), "users.alice.disabled", nil},
 		{"name_control", fmt.Sprintf("users:\n  alice:\n    password: '%s'\n    displayname: \"a\\r\\nX-Evil: 1\"\n", good), "users.alice.displayname", nil},
-		{"duplicate_user", fmt.Sprintf("users:\n  alice:\n    password: '%s'\n  alice:\n    password: '%s'\n", good, good), "already defined", []string{good}},
+		{"duplicate_user", fmt.Sprintf("users:\n  alice:\n    password: '%s'\n  alice:\n    password: '%s'\n", good, good), "users.alice (line 4): already defined at line 2", []string{good}},
+		{"user_name_not_string", fmt.Sprintf("users:\n  [a, b]:\n    password: '%s'\n", good), "users (line 2): user names must be strings", []string{good}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
