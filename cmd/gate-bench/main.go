@@ -199,6 +199,11 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 
+	for _, t := range targets {
+		if err := warm(t.p.addr, t.reqs, o.conns); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", t.name, err)
+		}
+	}
 	if o.profile != "" {
 		stop, err := profileClient(o.profile)
 		if err != nil {

@@ -21,7 +21,11 @@ type verifiedCache struct {
 
 const (
 	cacheShards   = 64
-	cacheShardMax = 512 // 32768 entries at most, a few MiB
+	// 131072 entries at most, about 300 bytes each when full (the cookie
+	// value, the id, the map slot): room for the sessions of 100 000 users
+	// active at once. A request whose cookie is not here pays securecookie's
+	// full decode, about 3.5 µs and 14 allocations.
+	cacheShardMax = 2048
 )
 
 type cacheShard struct {
