@@ -20,7 +20,7 @@ type verifiedCache struct {
 }
 
 const (
-	cacheShards   = 64
+	cacheShards = 64
 	// 131072 entries at most, about 300 bytes each when full (the cookie
 	// value, the id, the map slot): room for the sessions of 100 000 users
 	// active at once. A request whose cookie is not here pays securecookie's
