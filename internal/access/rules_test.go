@@ -354,3 +354,23 @@ func BenchmarkNormalizePath(b *testing.B) {
 		access.NormalizePath("/public/%2e%2e//admin/./users?id=1")
 	}
 }
+
+// TestDecide_queryAnchors pins what the README says about resources: they
+// see the query, so a bare `$` lets `?` past a rule, and `([/?].*)?$` does
+// not.
+func TestDecide_queryAnchors(t *testing.T) {
+	runDecide(t, config.AccessControl{
+		DefaultPolicy: "bypass",
+		Rules: []config.Rule{
+			{Domain: config.StringList{"bare.example.com"}, Resources: config.StringList{"^/admin$"}, Policy: "deny"},
+			{Domain: config.StringList{"anchored.example.com"}, Resources: config.StringList{"^/admin([/?].*)?$"}, Policy: "deny"},
+		},
+	}, []decideCase{
+		{"bare", req("bare.example.com", "/admin"), nil, access.Forbid},
+		{"bare_query_slips", req("bare.example.com", "/admin?x=1"), nil, access.Allow},
+		{"anchored", req("anchored.example.com", "/admin"), nil, access.Forbid},
+		{"anchored_query", req("anchored.example.com", "/admin?x=1"), nil, access.Forbid},
+		{"anchored_below", req("anchored.example.com", "/admin/users"), nil, access.Forbid},
+		{"anchored_sibling", req("anchored.example.com", "/administrator"), nil, access.Allow},
+	})
+}
