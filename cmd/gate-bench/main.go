@@ -102,6 +102,8 @@ type target struct {
 	// redis counts the commands of the Redis target's server, redisProc.
 	redis     *commandStats
 	redisProc *proc
+	// cpu adds up the CPU time spent during the target's turns.
+	cpu cpuShare
 }
 
 func run(args []string, out io.Writer) error {
@@ -217,7 +219,6 @@ func run(args []string, out io.Writer) error {
 	results := make(map[string][]roundResult)
 	rss := make(map[string]int)
 	cmds := make(map[string]int64)
-	cpu := make(map[string]*cpuShare)
 	for round := 1; round <= o.rounds && len(targets) > 0; round++ {
 		for _, t := range targets {
 			var before int64
@@ -228,10 +229,7 @@ func run(args []string, out io.Writer) error {
 			}
 			c0 := t.cpuNow()
 			r := drive(t.p.addr, t.reqs, o.conns, o.duration)
-			if cpu[t.name] == nil {
-				cpu[t.name] = &cpuShare{}
-			}
-			cpu[t.name].add(t.cpuNow().sub(c0))
+			t.cpu.add(t.cpuNow().sub(c0))
 			if t.redis != nil {
 				after, err := t.redis.sent()
 				if err != nil {
@@ -250,7 +248,7 @@ func run(args []string, out io.Writer) error {
 	for _, t := range targets {
 		s := summarize(t.name, results[t.name])
 		s.rssKiB = rss[t.name]
-		s.cpu = *cpu[t.name]
+		s.cpu = t.cpu
 		if t.redis != nil && s.requests > 0 {
 			s.commandsPerReq = float64(cmds[t.name]) / float64(s.requests)
 			s.hasCommandStats = true
