@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +17,11 @@ import (
 	"gate/internal/session/redistest"
 )
 
-// gateHook holds every GET sent alone until release is closed (or the
+// gateHook holds the first GET sent alone until release is closed (or the
 // command's context ends), and records the size of every pipeline of GETs
 // (go-redis's connection handshake is a pipeline too).
 type gateHook struct {
+	once      atomic.Bool
 	release   chan struct{}
 	held      chan struct{} // receives once per GET held
 	mu        sync.Mutex
@@ -30,7 +32,7 @@ func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "get" {
+		if cmd.Name() == "get" && h.once.CompareAndSwap(false, true) {
 			h.held <- struct{}{}
 			select {
 			case <-h.release:
@@ -53,12 +55,12 @@ func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-// heldStore is a Redis store with one connection, so one batching worker,
-// whose first lone GET waits for hook.release.
-func heldStore(t *testing.T) (*session.Redis, *gateHook) {
+// heldStore is a Redis store with conns connections, so as many batching
+// workers (two at most), whose first lone GET waits for hook.release.
+func heldStore(t *testing.T, conns int) (*session.Redis, *gateHook) {
 	t.Helper()
 	cfg := plainConfig(t)
-	cfg.MaximumActiveConnections = 1
+	cfg.MaximumActiveConnections = conns
 	client, plan, err := redisconn.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func waitQueued(t *testing.T, s *session.Redis, n int) {
 // one pipeline, and every caller gets its own answer, found or not.
 func TestRedisGetBatching(t *testing.T) {
 	ctx := context.Background()
-	s, hook := heldStore(t)
+	s, hook := heldStore(t, 1)
 	const n = 12
 	recs := make([]*session.Session, n)
 	for i := range recs {
@@ -155,7 +157,7 @@ func TestRedisGetBatching(t *testing.T) {
 // TestRedisGetBatchingGivesUp: a caller whose context ends while its read
 // is queued returns at once, and Close fails every read still queued.
 func TestRedisGetBatchingGivesUp(t *testing.T) {
-	s, hook := heldStore(t)
+	s, hook := heldStore(t, 1)
 	rec := newIdentity().session(t, s, time.Now(), false)
 	go func() { _, _ = s.Get(context.Background(), rec.ID) }()
 	<-hook.held
@@ -243,5 +245,37 @@ func TestRedisPoolBound(t *testing.T) {
 	}
 	if conns == 0 || conns > 2 {
 		t.Errorf("the store holds %d connections; want 1 or 2:\n%s", conns, list)
+	}
+}
+
+// TestRedisGetBatchingStuckPipeline: while one worker waits on a stuck
+// command, the other serves the reads that arrive.
+func TestRedisGetBatchingStuckPipeline(t *testing.T) {
+	s, hook := heldStore(t, 2)
+	stuck := newIdentity().session(t, s, time.Now(), false)
+	other := newIdentity().session(t, s, time.Now(), false)
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Get(context.Background(), stuck.ID)
+		first <- err
+	}()
+	<-hook.held
+
+	// A context bounds the wait, so that a batcher without a second worker
+	// fails this test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := s.Get(ctx, other.ID)
+	if err != nil || got.User != other.User {
+		t.Fatalf("Get beside a stuck one = %v, %v; want %s", got, err, other.User)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the held Get returned (%v) before its release", err)
+	default:
+	}
+	close(hook.release)
+	if err := <-first; err != nil {
+		t.Fatalf("held Get after release: %v", err)
 	}
 }
