@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the harness run this test binary as its floor servers, as
@@ -29,7 +30,7 @@ func TestFloors(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, name := range []string{"floor", "floor+headers"} {
-		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(name) + ` \| ([0-9]+) \| [0-9.]+ \| .* \| 0 \| .* MiB \| [0-9.]+ \+ — \+ [0-9.]+ \| — \|$`)
+		row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(name) + ` \| ([0-9]+) \| [0-9.]+ \| [0-9.]+ \| .* \| 0 \| .* MiB \| [0-9.]+ \+ — \+ [0-9.]+ \| — \|$`)
 		m := row.FindStringSubmatch(out.String())
 		if m == nil || m[1] == "0" {
 			t.Errorf("no row with a rate and no errors for %s in:\n%s", name, out.String())
@@ -39,6 +40,23 @@ func TestFloors(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(prof, f)); err != nil || st.Size() == 0 {
 			t.Errorf("profile %s missing or empty: %v", f, err)
 		}
+	}
+}
+
+func TestPairedRatio(t *testing.T) {
+	round := func(n int) roundResult { return roundResult{requests: n, elapsed: time.Second} }
+	// The machine slows down in round 2: the ratio of medians would be
+	// 300/1000, the per-round ratios are 0.5, 0.5 and 0.25.
+	a := []roundResult{round(500), round(100), round(300)}
+	ref := []roundResult{round(1000), round(200), round(1200)}
+	if r, ok := pairedRatio(a, ref); !ok || r != 0.5 {
+		t.Errorf("pairedRatio = %v, %v; want 0.5, true", r, ok)
+	}
+	if _, ok := pairedRatio(a, nil); ok {
+		t.Error("pairedRatio without a reference round reports ok")
+	}
+	if _, ok := pairedRatio(a, []roundResult{round(0)}); ok {
+		t.Error("pairedRatio against a reference that served nothing reports ok")
 	}
 }
 
