@@ -148,23 +148,20 @@ func summarize(name string, rounds []roundResult) summary {
 	return s
 }
 
-// pairedRatio is the median over rounds of a's rate over ref's in the same
-// round. Targets take turns within a round, seconds apart, so each ratio
-// compares two targets under nearly the same load from the machine's other
-// tenants; the ratio of the two medians would mix rounds of a fast and a
-// slow machine. ok is false without a round in common.
-func pairedRatio(a, ref []roundResult) (ratio float64, ok bool) {
+// roundRatios are a's rates over ref's, round by round, sorted. Targets
+// take turns within a round, seconds apart, so each ratio compares two
+// targets under nearly the same load from the machine's other tenants; the
+// ratio of the two medians would mix rounds of a fast and a slow machine.
+// Rounds where ref served nothing are left out.
+func roundRatios(a, ref []roundResult) []float64 {
 	var rs []float64
 	for i := range min(len(a), len(ref)) {
 		if r := ref[i].rps(); r > 0 {
 			rs = append(rs, a[i].rps()/r)
 		}
 	}
-	if len(rs) == 0 {
-		return 0, false
-	}
 	slices.Sort(rs)
-	return rs[len(rs)/2], true
+	return rs
 }
 
 func pct(sorted []time.Duration, q float64) time.Duration {

@@ -313,8 +313,8 @@ func findTarget(ts []*target, name string) *target {
 
 func printSummary(out io.Writer, o options, sums []summary, results map[string][]roundResult) {
 	ratio := func(name, ref string) string {
-		if r, ok := pairedRatio(results[name], results[ref]); ok {
-			return fmt.Sprintf("%.2f", r)
+		if rs := roundRatios(results[name], results[ref]); len(rs) > 0 {
+			return fmt.Sprintf("%.2f", rs[len(rs)/2])
 		}
 		return "—"
 	}
@@ -331,6 +331,11 @@ func printSummary(out io.Writer, o options, sums []summary, results map[string][
 			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.errors+s.non200, float64(s.rssKiB)/1024, s.cpuPerRequest(), cmds)
 	}
 	fmt.Fprintln(out, "\nRatios are medians of per-round ratios: each compares two targets' turns in the same round.")
+	for _, s := range sums {
+		if rs := roundRatios(results[s.name], results["floor"]); s.name != "floor" && len(rs) > 1 {
+			fmt.Fprintf(out, "%s × floor, round by round: %.2f to %.2f\n", s.name, rs[0], rs[len(rs)-1])
+		}
+	}
 }
 
 // raiseFileLimit lifts the soft descriptor limit to the hard one: the burst

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 func TestFloors(t *testing.T) {
 	prof := t.TempDir()
 	var out strings.Builder
-	err := run([]string{"-rounds", "1", "-duration", "300ms", "-conns", "4", "-sessions", "10",
+	err := run([]string{"-rounds", "2", "-duration", "200ms", "-conns", "4", "-sessions", "10",
 		"-targets", "floor,identity", "-burst", "0", "-profile", prof}, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -36,6 +37,9 @@ func TestFloors(t *testing.T) {
 			t.Errorf("no row with a rate and no errors for %s in:\n%s", name, out.String())
 		}
 	}
+	if !regexp.MustCompile(`(?m)^floor\+headers × floor, round by round: [0-9.]+ to [0-9.]+$`).MatchString(out.String()) {
+		t.Errorf("no round-by-round spread for floor+headers in:\n%s", out.String())
+	}
 	for _, f := range []string{"client.cpu.pprof", "floor.cpu.pprof", "floor.heap.pprof", "floor-identity.allocs.pprof"} {
 		if st, err := os.Stat(filepath.Join(prof, f)); err != nil || st.Size() == 0 {
 			t.Errorf("profile %s missing or empty: %v", f, err)
@@ -43,20 +47,17 @@ func TestFloors(t *testing.T) {
 	}
 }
 
-func TestPairedRatio(t *testing.T) {
+func TestRoundRatios(t *testing.T) {
 	round := func(n int) roundResult { return roundResult{requests: n, elapsed: time.Second} }
-	// The machine slows down in round 2: the ratio of medians would be
-	// 300/1000, the per-round ratios are 0.5, 0.5 and 0.25.
-	a := []roundResult{round(500), round(100), round(300)}
-	ref := []roundResult{round(1000), round(200), round(1200)}
-	if r, ok := pairedRatio(a, ref); !ok || r != 0.5 {
-		t.Errorf("pairedRatio = %v, %v; want 0.5, true", r, ok)
+	// The machine's speed changes from round to round: the ratio of the
+	// medians would be 300/1000, the rounds' own ratios are 0.5, 0.25, 0.5.
+	a := []roundResult{round(500), round(300), round(100), round(7)}
+	ref := []roundResult{round(1000), round(1200), round(200), round(0)}
+	if got, want := roundRatios(a, ref), []float64{0.25, 0.5, 0.5}; !slices.Equal(got, want) {
+		t.Errorf("roundRatios = %v, want %v (sorted, without the round where ref served nothing)", got, want)
 	}
-	if _, ok := pairedRatio(a, nil); ok {
-		t.Error("pairedRatio without a reference round reports ok")
-	}
-	if _, ok := pairedRatio(a, []roundResult{round(0)}); ok {
-		t.Error("pairedRatio against a reference that served nothing reports ok")
+	if got := roundRatios(a, nil); len(got) != 0 {
+		t.Errorf("roundRatios without reference rounds = %v, want none", got)
 	}
 }
 
