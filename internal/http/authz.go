@@ -128,7 +128,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		// One backing array for all five values: this runs on every request.
 		vals := make([]string, 5)
 		if subj != nil {
-			vals[0], vals[1], vals[2], vals[3] = user.Name, strings.Join(user.Groups, ","), user.Email, user.DisplayName
+			vals[0], vals[1], vals[2], vals[3] = user.Name, user.GroupList(), user.Email, user.DisplayName
 		}
 		vals[4] = "no-store"
 		h := w.Header()

@@ -20,6 +20,19 @@ type User struct {
 	// elements (appending is safe, its capacity is clipped).
 	Groups   []string
 	Disabled bool
+
+	// groupList is Groups joined, computed once at load: every allowed
+	// decision sends it.
+	groupList string
+}
+
+// GroupList returns the groups joined with commas, as Remote-Groups carries
+// them.
+func (u User) GroupList() string {
+	if u.groupList == "" && len(u.Groups) > 0 {
+		return strings.Join(u.Groups, ",")
+	}
+	return u.groupList
 }
 
 // entry is one user of a snapshot with its parsed hash.
@@ -202,6 +215,7 @@ func parseUser(errs *problems, name string, n *yaml.Node) (entry, bool) {
 			}
 		}
 		e.user.Groups = slices.Clip(e.user.Groups)
+		e.user.groupList = strings.Join(e.user.Groups, ",")
 	}
 	if d, ok := fields["disabled"]; ok {
 		if err := d.Decode(&e.user.Disabled); err != nil {

@@ -85,6 +85,16 @@ func TestOpen_good(t *testing.T) {
 	if got.Name != want.Name || got.DisplayName != want.DisplayName || got.Email != want.Email || !slices.Equal(got.Groups, want.Groups) || got.Disabled {
 		t.Errorf("Lookup(alice) = %+v; want %+v", got, want)
 	}
+	// Loaded users carry the list precomputed; a User built elsewhere
+	// joins on demand.
+	for _, u := range []users.User{got, want} {
+		if g := u.GroupList(); g != "admins,dev" {
+			t.Errorf("GroupList() of %+v = %q; want %q", u, g, "admins,dev")
+		}
+	}
+	if g := (users.User{}).GroupList(); g != "" {
+		t.Errorf("GroupList() without groups = %q; want empty", g)
+	}
 	if _, ok := f.Lookup("bob"); !ok {
 		t.Error("Lookup(bob) = false; want true")
 	}
