@@ -51,6 +51,8 @@ type options struct {
 	burst          int
 	memorySessions int
 	profile        string
+	// baseline is another gate binary run beside this tree's build.
+	baseline string
 }
 
 func parseOptions(args []string) (options, error) {
@@ -66,6 +68,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
 	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
+	fs.StringVar(&o.baseline, "baseline", "", "another gate binary (say, built from an earlier commit) to run beside this tree's, taking turns with it, for the memory and Redis targets")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -75,6 +78,17 @@ func parseOptions(args []string) (options, error) {
 		}
 		if err != nil {
 			return o, fmt.Errorf("-profile: %w", err)
+		}
+	}
+	if o.baseline != "" {
+		if o.baseline, err = filepath.Abs(o.baseline); err == nil {
+			var st os.FileInfo
+			if st, err = os.Stat(o.baseline); err == nil && (st.IsDir() || st.Mode()&0o111 == 0) {
+				err = errors.New("not an executable file")
+			}
+		}
+		if err != nil {
+			return o, fmt.Errorf("-baseline: %w", err)
 		}
 	}
 	o.targets = map[string]bool{}
@@ -149,12 +163,35 @@ func run(args []string, out io.Writer) error {
 		}
 		targets = append(targets, &target{name: "floor+headers", floor: true, p: p})
 	}
+	// gates starts this tree's gate and, with -baseline, the other one
+	// right after it, so that the two take turns next to each other.
+	gates := func(name, redisCfg string) ([]*proc, error) {
+		bins := []string{gateBin}
+		if o.baseline != "" {
+			bins = append(bins, o.baseline)
+		}
+		var ps []*proc
+		for i, bin := range bins {
+			n := name
+			if i > 0 {
+				n += "-baseline"
+			}
+			p, err := startGate(bin, dir, n, o.sessions, redisCfg, o.profile)
+			if err != nil {
+				return ps, err
+			}
+			ps = append(ps, p)
+		}
+		return ps, nil
+	}
 	if o.targets["memory"] {
-		p, err := startGate(gateBin, dir, "gate-memory", o.sessions, "", o.profile)
+		ps, err := gates("gate-memory", "")
+		for i, p := range ps {
+			targets = append(targets, &target{name: "gate memory" + baselineSuffix(i), p: p})
+		}
 		if err != nil {
 			return err
 		}
-		targets = append(targets, &target{name: "gate memory", p: p})
 	}
 	if o.targets["redis"] {
 		if redisProc, err = startRedis(dir); err != nil {
@@ -162,13 +199,17 @@ func run(args []string, out io.Writer) error {
 		}
 		host, port, _ := strings.Cut(redisProc.addr, ":")
 		redisCfg := fmt.Sprintf("  redis:\n    host: %s\n    port: %s\n    maximum_active_connections: 8\n", host, port)
-		p, err := startGate(gateBin, dir, "gate-redis", o.sessions, redisCfg, o.profile)
+		stats := newCommandStats(redisProc.addr)
+		defer stats.Close()
+		// Both gates share one Redis: each one's commands and Redis's CPU
+		// are counted during its own turns only.
+		ps, err := gates("gate-redis", redisCfg)
+		for i, p := range ps {
+			targets = append(targets, &target{name: "gate redis" + baselineSuffix(i), p: p, redis: stats, redisProc: redisProc})
+		}
 		if err != nil {
 			return err
 		}
-		stats := newCommandStats(redisProc.addr)
-		defer stats.Close()
-		targets = append(targets, &target{name: "gate redis", p: p, redis: stats, redisProc: redisProc})
 	}
 
 	// Sessions: each gate logs its users in; the floors replay memory's
@@ -336,6 +377,14 @@ func printSummary(out io.Writer, o options, sums []summary, results map[string][
 			fmt.Fprintf(out, "%s × floor, round by round: %.2f to %.2f\n", s.name, rs[0], rs[len(rs)-1])
 		}
 	}
+}
+
+// baselineSuffix names the i-th gate of a kind: this tree's, then -baseline's.
+func baselineSuffix(i int) string {
+	if i > 0 {
+		return " (baseline)"
+	}
+	return ""
 }
 
 // raiseFileLimit lifts the soft descriptor limit to the hard one: the burst

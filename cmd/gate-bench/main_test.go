@@ -61,6 +61,26 @@ func TestRoundRatios(t *testing.T) {
 	}
 }
 
+func TestParseBaseline(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "gate-old")
+	plain := filepath.Join(dir, "notes.txt")
+	for path, mode := range map[string]os.FileMode{exe: 0o755, plain: 0o644} {
+		if err := os.WriteFile(path, []byte("x"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := parseOptions([]string{"-baseline", exe})
+	if err != nil || o.baseline != exe {
+		t.Fatalf("parseOptions(-baseline %s) = %q, %v; want the path, no error", exe, o.baseline, err)
+	}
+	for _, bad := range []string{filepath.Join(dir, "missing"), dir, plain} {
+		if _, err := parseOptions([]string{"-baseline", bad}); err == nil || !strings.HasPrefix(err.Error(), "-baseline: ") {
+			t.Errorf("parseOptions(-baseline %s): error %v; want one naming -baseline", bad, err)
+		}
+	}
+}
+
 func TestMemoryReport(t *testing.T) {
 	var out strings.Builder
 	if err := run([]string{"-targets", "none", "-burst", "0", "-memory-sessions", "20000"}, &out); err != nil {
