@@ -6,6 +6,7 @@
 //	go run ./cmd/gate-bench -sessions 100000     # more distinct sessions
 //	go run ./cmd/gate-bench -memory-sessions 1000000 -targets none
 //	go run ./cmd/gate-bench -profile prof        # also write pprof profiles into prof/
+//	go run ./cmd/gate-bench -baseline OLD        # gate binary OLD beside this tree's, turn by turn
 //
 // floor+headers is the floor answering with gate's five response headers:
 // the share of the gap that is net/http writing them, not gate deciding.
