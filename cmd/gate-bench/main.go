@@ -164,32 +164,31 @@ func run(args []string, out io.Writer) error {
 		}
 		targets = append(targets, &target{name: "floor+headers", floor: true, p: p})
 	}
-	// gates starts this tree's gate and, with -baseline, the other one
-	// right after it, so that the two take turns next to each other.
-	gates := func(name, redisCfg string) ([]*proc, error) {
+	// gateTargets starts this tree's gate and, with -baseline, the other one
+	// right after it, so that the two take turns next to each other. What
+	// started comes back even with an error, so that it gets stopped.
+	gateTargets := func(name, file, redisCfg string) ([]*target, error) {
 		bins := []string{gateBin}
 		if o.baseline != "" {
 			bins = append(bins, o.baseline)
 		}
-		var ps []*proc
+		var ts []*target
 		for i, bin := range bins {
-			n := name
+			n, f := name, file
 			if i > 0 {
-				n += "-baseline"
+				n, f = n+" (baseline)", f+"-baseline"
 			}
-			p, err := startGate(bin, dir, n, o.sessions, redisCfg, o.profile)
+			p, err := startGate(bin, dir, f, o.sessions, redisCfg, o.profile)
 			if err != nil {
-				return ps, err
+				return ts, err
 			}
-			ps = append(ps, p)
+			ts = append(ts, &target{name: n, p: p})
 		}
-		return ps, nil
+		return ts, nil
 	}
 	if o.targets["memory"] {
-		ps, err := gates("gate-memory", "")
-		for i, p := range ps {
-			targets = append(targets, &target{name: "gate memory" + baselineSuffix(i), p: p})
-		}
+		ts, err := gateTargets("gate memory", "gate-memory", "")
+		targets = append(targets, ts...)
 		if err != nil {
 			return err
 		}
@@ -204,10 +203,11 @@ func run(args []string, out io.Writer) error {
 		defer stats.Close()
 		// Both gates share one Redis: each one's commands and Redis's CPU
 		// are counted during its own turns only.
-		ps, err := gates("gate-redis", redisCfg)
-		for i, p := range ps {
-			targets = append(targets, &target{name: "gate redis" + baselineSuffix(i), p: p, redis: stats, redisProc: redisProc})
+		ts, err := gateTargets("gate redis", "gate-redis", redisCfg)
+		for _, t := range ts {
+			t.redis, t.redisProc = stats, redisProc
 		}
+		targets = append(targets, ts...)
 		if err != nil {
 			return err
 		}
@@ -378,14 +378,6 @@ func printSummary(out io.Writer, o options, sums []summary, results map[string][
 			fmt.Fprintf(out, "%s × floor, round by round: %.2f to %.2f\n", s.name, rs[0], rs[len(rs)-1])
 		}
 	}
-}
-
-// baselineSuffix names the i-th gate of a kind: this tree's, then -baseline's.
-func baselineSuffix(i int) string {
-	if i > 0 {
-		return " (baseline)"
-	}
-	return ""
 }
 
 // raiseFileLimit lifts the soft descriptor limit to the hard one: the burst
