@@ -40,12 +40,20 @@ const (
 	hOriginalMethod  = "X-Original-Method"
 )
 
-// first is h.Get for a name already in canonical form.
-func first(h http.Header, canonical string) string {
-	if v := h[canonical]; len(v) > 0 {
-		return v[0]
+// only returns the one value of a required forwarding header, in canonical
+// form. A missing or empty header, or one sent more than once, is refused:
+// a proxy that appends rather than replaces would otherwise let a client's
+// own copy decide the target, and a default (GET, "/") would judge another
+// request than the one the proxy forwards.
+func only(h http.Header, canonical string) (string, error) {
+	v := h[canonical]
+	switch {
+	case len(v) == 0 || v[0] == "":
+		return "", fmt.Errorf("%w: missing %s", errBadForwarding, canonical)
+	case len(v) > 1:
+		return "", fmt.Errorf("%w: %s sent more than once", errBadForwarding, canonical)
 	}
-	return ""
+	return v[0], nil
 }
 
 // maxURILen bounds what we will parse and normalize from a header.
@@ -54,51 +62,57 @@ const maxURILen = 8192
 // parseForwardAuth reads the Traefik/Caddy dialect. It reads only
 // X-Forwarded-*: Caddy and Traefik pass a client-sent X-Original-URL through,
 // and Caddy appends the client's query string to the auth request, so neither
-// may decide the target.
+// may decide the target. All four headers are required, once each.
 func parseForwardAuth(h http.Header) (target, error) {
-	t := target{
-		Method: first(h, hForwardedMethod),
-		Scheme: strings.ToLower(first(h, hForwardedProto)),
-		URI:    first(h, hForwardedURI),
+	var t target
+	var err error
+	if t.Method, err = only(h, hForwardedMethod); err != nil {
+		return target{}, err
 	}
-	if t.Method == "" {
-		t.Method = http.MethodGet
-	}
-	if t.URI == "" {
-		t.URI = "/"
-	}
-	if t.Scheme == "" {
-		return target{}, fmt.Errorf("%w: missing X-Forwarded-Proto", errBadForwarding)
-	}
-	host, err := cleanHost(first(h, hForwardedHost))
+	proto, err := only(h, hForwardedProto)
 	if err != nil {
-		return target{}, fmt.Errorf("%w: X-Forwarded-Host: %v", errBadForwarding, err)
+		return target{}, err
 	}
-	t.Host = host
-	return t, checkTarget(t)
+	t.Scheme = lowerASCII(proto)
+	rawHost, err := only(h, hForwardedHost)
+	if err != nil {
+		return target{}, err
+	}
+	if t.URI, err = only(h, hForwardedURI); err != nil {
+		return target{}, err
+	}
+	if t.Host, err = cleanHost(rawHost); err != nil {
+		return target{}, fmt.Errorf("%w: %s: %v", errBadForwarding, hForwardedHost, err)
+	}
+	return t, checkTarget(t, forwardAuthNames)
 }
 
 // parseAuthRequest reads the nginx dialect: X-Original-URL (absolute) and
-// X-Original-Method. nginx sends the subrequest itself as GET.
+// X-Original-Method, both required once. nginx sends the subrequest itself
+// as GET.
 func parseAuthRequest(h http.Header) (target, error) {
-	raw := first(h, hOriginalURL)
-	if raw == "" {
-		return target{}, fmt.Errorf("%w: missing X-Original-URL", errBadForwarding)
+	raw, err := only(h, hOriginalURL)
+	if err != nil {
+		return target{}, err
+	}
+	method, err := only(h, hOriginalMethod)
+	if err != nil {
+		return target{}, err
 	}
 	if len(raw) > maxURILen {
-		return target{}, fmt.Errorf("%w: X-Original-URL too long", errBadForwarding)
+		return target{}, fmt.Errorf("%w: %s too long", errBadForwarding, hOriginalURL)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Opaque != "" || u.User != nil {
-		return target{}, fmt.Errorf("%w: X-Original-URL is not an absolute URL", errBadForwarding)
+		return target{}, fmt.Errorf("%w: %s is not an absolute URL", errBadForwarding, hOriginalURL)
 	}
 	host, err := cleanHost(u.Host)
 	if err != nil {
-		return target{}, fmt.Errorf("%w: X-Original-URL host: %v", errBadForwarding, err)
+		return target{}, fmt.Errorf("%w: %s host: %v", errBadForwarding, hOriginalURL, err)
 	}
 	t := target{
-		Method: first(h, hOriginalMethod),
-		Scheme: strings.ToLower(u.Scheme),
+		Method: method,
+		Scheme: lowerASCII(u.Scheme),
 		Host:   host,
 		URI:    u.EscapedPath(),
 	}
@@ -108,28 +122,34 @@ func parseAuthRequest(h http.Header) (target, error) {
 	if u.RawQuery != "" || u.ForceQuery {
 		t.URI += "?" + u.RawQuery
 	}
-	if t.Method == "" {
-		t.Method = http.MethodGet
-	}
-	return t, checkTarget(t)
+	return t, checkTarget(t, authRequestNames)
 }
 
-func checkTarget(t target) error {
+// headerNames says which header carried each part of a target, so that an
+// error names the header to fix.
+type headerNames struct{ scheme, method, uri string }
+
+var (
+	forwardAuthNames = headerNames{scheme: hForwardedProto, method: hForwardedMethod, uri: hForwardedURI}
+	authRequestNames = headerNames{scheme: hOriginalURL, method: hOriginalMethod, uri: hOriginalURL}
+)
+
+func checkTarget(t target, names headerNames) error {
 	if t.Scheme != "http" && t.Scheme != "https" {
-		return fmt.Errorf("%w: scheme must be http or https", errBadForwarding)
+		return fmt.Errorf("%w: %s: scheme must be http or https", errBadForwarding, names.scheme)
 	}
 	if !validMethod(t.Method) {
-		return fmt.Errorf("%w: invalid method", errBadForwarding)
+		return fmt.Errorf("%w: %s: not an HTTP method", errBadForwarding, names.method)
 	}
 	if len(t.URI) > maxURILen {
-		return fmt.Errorf("%w: URI too long", errBadForwarding)
+		return fmt.Errorf("%w: %s: too long", errBadForwarding, names.uri)
 	}
 	if t.URI[0] != '/' {
-		return fmt.Errorf("%w: URI must start with /", errBadForwarding)
+		return fmt.Errorf("%w: %s: path must start with /", errBadForwarding, names.uri)
 	}
 	for i := 0; i < len(t.URI); i++ {
 		if c := t.URI[i]; c <= ' ' || c == 0x7f || c == '#' {
-			return fmt.Errorf("%w: URI has a forbidden character", errBadForwarding)
+			return fmt.Errorf("%w: %s: forbidden character", errBadForwarding, names.uri)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/textproto"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +24,9 @@ type parseTest struct {
 	name    string
 	h       http.Header
 	want    target
-	wantErr bool
+	// wantErr, when set, is a text the 400's reason must contain (the
+	// header to fix).
+	wantErr string
 }
 
 func runParseTests(t *testing.T, parse func(http.Header) (target, error), tests []parseTest) {
@@ -31,9 +34,9 @@ func runParseTests(t *testing.T, parse func(http.Header) (target, error), tests 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := parse(tt.h)
-			if tt.wantErr {
-				if !errors.Is(err, errBadForwarding) {
-					t.Fatalf("err = %v; want errBadForwarding", err)
+			if tt.wantErr != "" {
+				if !errors.Is(err, errBadForwarding) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v; want errBadForwarding naming %q", err, tt.wantErr)
 				}
 				return
 			}
@@ -47,38 +50,77 @@ func runParseTests(t *testing.T, parse func(http.Header) (target, error), tests 
 	}
 }
 
+// fa is a complete forward-auth header set with kv replacing (or, with an
+// empty value, removing) some of its headers.
+func fa(kv ...string) http.Header {
+	h := header("X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https",
+		"X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/")
+	return override(h, kv)
+}
+
+// ar is fa for the auth-request dialect.
+func ar(kv ...string) http.Header {
+	h := header("X-Original-URL", "https://app.example.com/", "X-Original-Method", "GET")
+	return override(h, kv)
+}
+
+func override(h http.Header, kv []string) http.Header {
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			h.Del(kv[i])
+		} else {
+			h.Set(kv[i], kv[i+1])
+		}
+	}
+	return h
+}
+
+// twice adds a second value to a header already in h.
+func twice(h http.Header, name, value string) http.Header {
+	h.Add(name, value)
+	return h
+}
+
 func TestParseForwardAuth(t *testing.T) {
 	tests := []parseTest{
 		{
 			name: "all_headers",
-			h:    header("X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "App.Example.com", "X-Forwarded-Uri", "/a%20b?x=1"),
+			h:    fa("X-Forwarded-Method", "POST", "X-Forwarded-Host", "App.Example.com", "X-Forwarded-Uri", "/a%20b?x=1"),
 			want: target{Method: "POST", Scheme: "https", Host: "app.example.com", URI: "/a%20b?x=1"},
 		},
 		{
-			name: "defaults_uri_and_method",
-			h:    header("X-Forwarded-Proto", "http", "X-Forwarded-Host", "app.example.com"),
-			want: target{Method: "GET", Scheme: "http", Host: "app.example.com", URI: "/"},
-		},
-		{
 			name: "ignores_x_original_url",
-			h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/public",
-				"X-Original-URL", "https://admin.example.com/secret"),
+			h:    fa("X-Forwarded-Uri", "/public", "X-Original-URL", "https://admin.example.com/secret"),
 			want: target{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/public"},
 		},
-		{name: "host_with_port", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com:8443"),
+		{name: "proto_upper_case", h: fa("X-Forwarded-Proto", "HTTP"),
+			want: target{Method: "GET", Scheme: "http", Host: "app.example.com", URI: "/"}},
+		{name: "host_with_port", h: fa("X-Forwarded-Host", "app.example.com:8443"),
 			want: target{Method: "GET", Scheme: "https", Host: "app.example.com:8443", URI: "/"}},
-		{name: "trailing_dot", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com."),
+		{name: "trailing_dot", h: fa("X-Forwarded-Host", "app.example.com."),
 			want: target{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/"}},
-		{name: "missing_proto", h: header("X-Forwarded-Host", "app.example.com"), wantErr: true},
-		{name: "missing_host", h: header("X-Forwarded-Proto", "https"), wantErr: true},
-		{name: "bad_scheme", h: header("X-Forwarded-Proto", "javascript", "X-Forwarded-Host", "app.example.com"), wantErr: true},
-		{name: "host_with_userinfo", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil.com@app.example.com"), wantErr: true},
-		{name: "host_with_path", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com/x"), wantErr: true},
-		{name: "host_with_two_hosts", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "a.example.com, b.example.com"), wantErr: true},
-		{name: "host_port_only", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", ":443"), wantErr: true},
-		{name: "uri_not_absolute_path", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "http://evil.com/"), wantErr: true},
-		{name: "uri_with_space", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Uri", "/a b"), wantErr: true},
-		{name: "bad_method", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com", "X-Forwarded-Method", "GE T"), wantErr: true},
+		// Every header is required: a default would judge another request
+		// than the one the proxy forwards (a methods rule passed as GET).
+		{name: "missing_method", h: fa("X-Forwarded-Method", ""), wantErr: "missing X-Forwarded-Method"},
+		{name: "missing_proto", h: fa("X-Forwarded-Proto", ""), wantErr: "missing X-Forwarded-Proto"},
+		{name: "missing_host", h: fa("X-Forwarded-Host", ""), wantErr: "missing X-Forwarded-Host"},
+		{name: "missing_uri", h: fa("X-Forwarded-Uri", ""), wantErr: "missing X-Forwarded-Uri"},
+		{name: "empty_uri", h: http.Header{"X-Forwarded-Method": {"GET"}, "X-Forwarded-Proto": {"https"},
+			"X-Forwarded-Host": {"app.example.com"}, "X-Forwarded-Uri": {""}}, wantErr: "missing X-Forwarded-Uri"},
+		// Sent twice: the client's copy and the proxy's, in either order.
+		{name: "method_twice", h: twice(fa(), "X-Forwarded-Method", "DELETE"), wantErr: "X-Forwarded-Method sent more than once"},
+		{name: "proto_twice", h: twice(fa(), "X-Forwarded-Proto", "http"), wantErr: "X-Forwarded-Proto sent more than once"},
+		{name: "host_twice", h: twice(fa(), "X-Forwarded-Host", "admin.example.com"), wantErr: "X-Forwarded-Host sent more than once"},
+		{name: "uri_twice", h: twice(fa(), "X-Forwarded-Uri", "/admin"), wantErr: "X-Forwarded-Uri sent more than once"},
+		{name: "bad_scheme", h: fa("X-Forwarded-Proto", "javascript"), wantErr: "X-Forwarded-Proto"},
+		{name: "host_with_userinfo", h: fa("X-Forwarded-Host", "evil.com@app.example.com"), wantErr: "X-Forwarded-Host"},
+		{name: "host_with_path", h: fa("X-Forwarded-Host", "app.example.com/x"), wantErr: "X-Forwarded-Host"},
+		{name: "host_with_two_hosts", h: fa("X-Forwarded-Host", "a.example.com, b.example.com"), wantErr: "X-Forwarded-Host"},
+		{name: "host_port_only", h: fa("X-Forwarded-Host", ":443"), wantErr: "X-Forwarded-Host"},
+		{name: "uri_not_absolute_path", h: fa("X-Forwarded-Uri", "http://evil.com/"), wantErr: "X-Forwarded-Uri"},
+		{name: "uri_with_space", h: fa("X-Forwarded-Uri", "/a b"), wantErr: "X-Forwarded-Uri"},
+		{name: "uri_with_fragment", h: fa("X-Forwarded-Uri", "/public#/../admin"), wantErr: "X-Forwarded-Uri"},
+		{name: "bad_method", h: fa("X-Forwarded-Method", "GE T"), wantErr: "X-Forwarded-Method"},
 	}
 	runParseTests(t, parseForwardAuth, tests)
 }
@@ -87,25 +129,29 @@ func TestParseAuthRequest(t *testing.T) {
 	tests := []parseTest{
 		{
 			name: "url_and_method",
-			h:    header("X-Original-URL", "https://App.example.com/dash%2Fboard?x=1&y=%20", "X-Original-Method", "DELETE"),
+			h:    ar("X-Original-URL", "https://App.example.com/dash%2Fboard?x=1&y=%20", "X-Original-Method", "DELETE"),
 			want: target{Method: "DELETE", Scheme: "https", Host: "app.example.com", URI: "/dash%2Fboard?x=1&y=%20"},
 		},
 		{
 			name: "ignores_x_forwarded",
-			h: header("X-Original-URL", "http://app.example.com", "X-Forwarded-Host", "admin.example.com",
-				"X-Forwarded-Uri", "/admin", "X-Forwarded-Proto", "https"),
+			h: ar("X-Original-URL", "http://app.example.com", "X-Forwarded-Host", "admin.example.com",
+				"X-Forwarded-Uri", "/admin", "X-Forwarded-Proto", "https", "X-Forwarded-Method", "DELETE"),
 			want: target{Method: "GET", Scheme: "http", Host: "app.example.com", URI: "/"},
 		},
-		{name: "empty_query_kept", h: header("X-Original-URL", "https://app.example.com/p?"),
+		{name: "empty_query_kept", h: ar("X-Original-URL", "https://app.example.com/p?"),
 			want: target{Method: "GET", Scheme: "https", Host: "app.example.com", URI: "/p?"}},
-		{name: "missing", h: header(), wantErr: true},
-		{name: "relative", h: header("X-Original-URL", "/admin"), wantErr: true},
-		{name: "scheme_relative", h: header("X-Original-URL", "//app.example.com/"), wantErr: true},
-		{name: "userinfo", h: header("X-Original-URL", "https://u:p@app.example.com/"), wantErr: true},
-		{name: "other_scheme", h: header("X-Original-URL", "ftp://app.example.com/"), wantErr: true},
-		{name: "opaque", h: header("X-Original-URL", "https:app.example.com"), wantErr: true},
-		{name: "port_without_host", h: header("X-Original-URL", "https://:443/"), wantErr: true},
-		{name: "forwarded_only", h: header("X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example.com"), wantErr: true},
+		{name: "missing_url", h: ar("X-Original-URL", ""), wantErr: "missing X-Original-Url"},
+		{name: "missing_method", h: ar("X-Original-Method", ""), wantErr: "missing X-Original-Method"},
+		{name: "url_twice", h: twice(ar(), "X-Original-URL", "https://app.example.com/admin"), wantErr: "X-Original-Url sent more than once"},
+		{name: "method_twice", h: twice(ar(), "X-Original-Method", "DELETE"), wantErr: "X-Original-Method sent more than once"},
+		{name: "relative", h: ar("X-Original-URL", "/admin"), wantErr: "X-Original-Url"},
+		{name: "scheme_relative", h: ar("X-Original-URL", "//app.example.com/"), wantErr: "X-Original-Url"},
+		{name: "userinfo", h: ar("X-Original-URL", "https://u:p@app.example.com/"), wantErr: "X-Original-Url"},
+		{name: "other_scheme", h: ar("X-Original-URL", "ftp://app.example.com/"), wantErr: "X-Original-Url"},
+		{name: "opaque", h: ar("X-Original-URL", "https:app.example.com"), wantErr: "X-Original-Url"},
+		{name: "port_without_host", h: ar("X-Original-URL", "https://:443/"), wantErr: "X-Original-Url"},
+		{name: "bad_method", h: ar("X-Original-Method", "GE T"), wantErr: "X-Original-Method"},
+		{name: "forwarded_only", h: fa(), wantErr: "missing X-Original-Url"},
 	}
 	runParseTests(t, parseAuthRequest, tests)
 }

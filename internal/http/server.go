@@ -140,8 +140,13 @@ func New(opts Options) (*Server, error) {
 }
 
 // ServeHTTP makes Server an http.Handler.
+//
+// Routes match the path as sent, not as decoded: /api/authz%2fforward-auth
+// is not the authz endpoint (a proxy blocking /api/authz/ on the portal host
+// compares the raw path too). Go keeps RawPath only when the sent path
+// differs from the decoded one, and chi then routes on RawPath as well.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if d := authzDialect(r.URL.Path); d != nil {
+	if d := authzDialect(r.URL.Path); d != nil && r.URL.RawPath == "" {
 		s.serveAuthz(w, r, d)
 		return
 	}

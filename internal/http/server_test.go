@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -272,34 +273,32 @@ func withCookie(c *http.Cookie) reqOpt {
 }
 func fromPeer(addr string) reqOpt { return func(r *http.Request) { r.RemoteAddr = addr } }
 
+// forwardAuth asks the forward-auth endpoint; an empty method means GET,
+// an empty uri "/", and an empty proto or host leaves that header out.
 func (e *env) forwardAuth(method, proto, host, uri string, opts ...reqOpt) *http.Response {
 	r := httptest.NewRequest("GET", "/api/authz/forward-auth", nil)
-	if method != "" {
-		r.Header.Set("X-Forwarded-Method", method)
-	}
+	r.Header.Set("X-Forwarded-Method", cmp.Or(method, "GET"))
 	if proto != "" {
 		r.Header.Set("X-Forwarded-Proto", proto)
 	}
 	if host != "" {
 		r.Header.Set("X-Forwarded-Host", host)
 	}
-	if uri != "" {
-		r.Header.Set("X-Forwarded-Uri", uri)
-	}
+	r.Header.Set("X-Forwarded-Uri", cmp.Or(uri, "/"))
 	for _, o := range opts {
 		o(r)
 	}
 	return e.do(r)
 }
 
+// authRequest asks the auth-request endpoint; an empty method means GET,
+// and an empty originalURL leaves that header out.
 func (e *env) authRequest(originalURL, method string, opts ...reqOpt) *http.Response {
 	r := httptest.NewRequest("GET", "/api/authz/auth-request", nil)
 	if originalURL != "" {
 		r.Header.Set("X-Original-URL", originalURL)
 	}
-	if method != "" {
-		r.Header.Set("X-Original-Method", method)
-	}
+	r.Header.Set("X-Original-Method", cmp.Or(method, "GET"))
 	for _, o := range opts {
 		o(r)
 	}
@@ -451,6 +450,74 @@ func TestForwardAuthDecisions(t *testing.T) {
 	t.Run("missing_proto_400", func(t *testing.T) {
 		wantStatus(t, e.forwardAuth("", "", "app.example.com", "/"), 400)
 	})
+}
+
+// A forwarding header missing or sent twice is a 400 that names it, never a
+// default: without X-Forwarded-Method a DELETE was judged as a GET, and with
+// two X-Forwarded-Uri the first (a client's own) decided.
+func TestForwardingHeadersRequiredOnce(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	alice := e.mustLogin("alice", alicePass)
+	without := func(name string) reqOpt { return func(r *http.Request) { r.Header.Del(name) } }
+	again := func(name, v string) reqOpt { return func(r *http.Request) { r.Header.Add(name, v) } }
+	tests := []struct {
+		name string
+		resp func() *http.Response
+		want string
+	}{
+		{"fa_no_method", func() *http.Response {
+			return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(alice), without("X-Forwarded-Method"))
+		}, "missing X-Forwarded-Method"},
+		{"fa_no_uri", func() *http.Response {
+			return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(alice), without("X-Forwarded-Uri"))
+		}, "missing X-Forwarded-Uri"},
+		{"fa_uri_twice", func() *http.Response {
+			return e.forwardAuth("GET", "https", "app.example.com", "/public", again("X-Forwarded-Uri", "/admin"))
+		}, "X-Forwarded-Uri sent more than once"},
+		{"fa_host_twice", func() *http.Response {
+			return e.forwardAuth("GET", "https", "public.example.com", "/", again("X-Forwarded-Host", "app.example.com"))
+		}, "X-Forwarded-Host sent more than once"},
+		{"ar_no_method", func() *http.Response {
+			return e.authRequest("https://app.example.com/", "GET", withCookie(alice), without("X-Original-Method"))
+		}, "missing X-Original-Method"},
+		{"ar_url_twice", func() *http.Response {
+			return e.authRequest("https://public.example.com/", "GET", again("X-Original-URL", "https://app.example.com/"))
+		}, "X-Original-Url sent more than once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := tt.resp()
+			body := body(t, resp)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, tt.want) {
+				t.Errorf("got %d %q; want 400 naming %q", resp.StatusCode, body, tt.want)
+			}
+			wantNoIdentity(t, resp)
+		})
+	}
+}
+
+// Routes match the path as sent: an encoded spelling of an authz path is
+// not that endpoint, so a proxy that blocks /api/authz/ on the portal host
+// (comparing the raw path) cannot be walked around.
+func TestEncodedRoutesAreNotEndpoints(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	for _, path := range []string{
+		"/api/authz%2fforward-auth", "/api/authz%2Fauth-request", "/api%2fauthz/forward-auth",
+		"/api/%61uthz/forward-auth", "/api/authz/forward%2Dauth", "/api%2Flogin", "/api/authz/./forward-auth",
+	} {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header = fa("GET", "https", "public.example.com", "/")
+		resp := e.do(r)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status = %d; want 404", path, resp.StatusCode)
+		}
+	}
+}
+
+// fa is a complete forward-auth header set.
+func fa(method, proto, host, uri string) http.Header {
+	return http.Header{"X-Forwarded-Method": {method}, "X-Forwarded-Proto": {proto},
+		"X-Forwarded-Host": {host}, "X-Forwarded-Uri": {uri}}
 }
 
 func TestAuthRequestDecisions(t *testing.T) {
