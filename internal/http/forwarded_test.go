@@ -21,9 +21,9 @@ func header(kv ...string) http.Header {
 // parseTest is one row of a dialect's table: the headers a proxy sends and
 // the target they describe, or a 400.
 type parseTest struct {
-	name    string
-	h       http.Header
-	want    target
+	name string
+	h    http.Header
+	want target
 	// wantErr, when set, is a text the 400's reason must contain (the
 	// header to fix).
 	wantErr string
