@@ -18,6 +18,7 @@ import (
 	"gate/internal/cookie"
 	gatehttp "gate/internal/http"
 	"gate/internal/regulation"
+	"gate/internal/revoke"
 	"gate/internal/session"
 	"gate/internal/users"
 )
@@ -147,6 +148,12 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 		store, counters = mem, regulation.NewMemoryCounters(regulation.MemoryOptions{})
 		activeSessions = func() float64 { return float64(mem.Len()) }
 	}
+	// A new password hash, a disabled or removed user in the users file
+	// ends that user's sessions in the store, for good.
+	revoker := revoke.New(store, log)
+	closers = append(closers, revoker.Close)
+	dir.OnRevoke(revoker.Revoke)
+
 	reg, err := regulation.New(cfg.Regulation, counters, cfg.Session.Secret)
 	if err != nil {
 		return fail(fmt.Errorf("regulation: %w", err))

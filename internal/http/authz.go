@@ -149,9 +149,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 }
 
 // currentUser resolves the request's cookie to a live session and its user.
-// A missing, tampered or foreign cookie, an ended session, and a user since
-// disabled or removed are all "no session" (nil, nil); only a store failure
-// is an error, and callers must fail closed on it.
+// A missing, tampered or foreign cookie, an ended session, a user since
+// disabled or removed, and a user whose password hash changed since the
+// login (the stamps differ) are all "no session" (nil, nil); only a store
+// failure is an error, and callers must fail closed on it.
 func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Session, users.User, error) {
 	id, err := s.opts.Cookies.Read(r)
 	if err != nil {
@@ -166,7 +167,7 @@ func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Sessio
 		return nil, users.User{}, err
 	}
 	user, ok := s.opts.Users.Lookup(sess.User)
-	if !ok {
+	if !ok || user.Stamp != sess.Stamp {
 		return nil, users.User{}, nil
 	}
 	return sess, user, nil

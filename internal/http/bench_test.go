@@ -118,8 +118,9 @@ func benchSessions(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		err = e.store.Create(context.Background(), &session.Session{ID: id, User: user, CreatedAt: now, LastActivity: now,
-			ExpiresAt: now.Add(time.Hour), Inactivity: 5 * time.Minute})
+		u, _ := e.users.Lookup(user)
+		err = e.store.Create(context.Background(), &session.Session{ID: id, User: user, Stamp: u.Stamp, CreatedAt: now,
+			LastActivity: now, ExpiresAt: now.Add(time.Hour), Inactivity: 5 * time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -281,6 +281,7 @@ func (s *Server) newSession(u users.User, rememberMe bool) (*session.Session, ti
 		DisplayName:  u.DisplayName,
 		Email:        u.Email,
 		Groups:       u.Groups,
+		Stamp:        u.Stamp,
 		CreatedAt:    now,
 		LastActivity: now,
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"gate/internal/keys"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
+	"gate/internal/revoke"
 	"gate/internal/session"
 	"gate/internal/session/redistest"
 	"gate/internal/users"
@@ -60,6 +62,9 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	revoker := revoke.New(store, zerolog.Nop())
+	t.Cleanup(revoker.Close)
+	u.OnRevoke(revoker.Revoke)
 	reg, err := regulation.New(config.Regulation{MaxRetries: 3, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute},
 		session.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testSecret)
 	if err != nil {
@@ -89,7 +94,7 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, h: srv, usersPath: usersPath}
+	return &env{t: t, h: srv, usersPath: usersPath, users: u, revoker: revoker}
 }
 
 func redisConfig(srv *redistest.Server) config.Redis {
@@ -192,4 +197,33 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(alice)), 302)
 	alice = e.mustLogin("alice", alicePass)
 	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(alice)), 200)
+}
+
+// TestRedisRevocationEverywhere: one instance sees bob disabled in its users
+// file; the other, whose file still has bob enabled, refuses bob's session
+// as well, and still does once the first file has bob back.
+func TestRedisRevocationEverywhere(t *testing.T) {
+	cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+	// Two files with the same users: each instance has its own copy.
+	pathA := writeRedisUsers(t)
+	enabled, err := os.ReadFile(pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pathB := filepath.Join(t.TempDir(), "users.yml")
+	if err := os.WriteFile(pathB, enabled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newRedisGate(t, cfg, pathA), newRedisGate(t, cfg, pathB)
+	bob := b.mustLogin("bob", "bob-password")
+	alice := b.mustLogin("alice", alicePass)
+	wantStatus(t, a.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 200)
+
+	a.reloadUsers(strings.Replace(string(enabled), "groups: [dev]", "groups: [dev]\n    disabled: true", 1))
+	wantStatus(t, b.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 302)
+	a.reloadUsers(string(enabled))
+	for _, e := range []*env{a, b} {
+		wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 302)
+		wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(alice)), 200)
+	}
 }

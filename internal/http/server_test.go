@@ -28,6 +28,7 @@ import (
 	gatehttp "gate/internal/http"
 	"gate/internal/keys"
 	"gate/internal/regulation"
+	"gate/internal/revoke"
 	"gate/internal/session"
 	"gate/internal/session/sessiontest"
 	"gate/internal/users"
@@ -82,6 +83,7 @@ type env struct {
 	cookies   *cookie.Codec
 	usersPath string
 	users     *users.File
+	revoker   *revoke.Revoker
 	metrics   *gatehttp.Metrics
 }
 
@@ -131,6 +133,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e.store = session.NewMemory(session.MemoryOptions{Now: e.clock.Now})
 	t.Cleanup(func() { _ = e.store.Close() })
 	e.failing = &failingStore{SessionStore: e.store}
+	// As cmd/gate wires it: revocations in the users file end sessions.
+	e.revoker = revoke.New(e.store, zerolog.Nop())
+	t.Cleanup(e.revoker.Close)
+	u.OnRevoke(e.revoker.Revoke)
 
 	hk, _ := keys.Derive(testSecret, keys.CookieHash, 64)
 	bk, _ := keys.Derive(testSecret, keys.CookieBlock, 32)
@@ -848,6 +854,90 @@ func TestRememberMeIgnoresInactivity(t *testing.T) {
 	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)), 200)
 	e.clock.Advance(30 * 24 * time.Hour)
 	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)), 302)
+}
+
+// reloadUsers writes content as the users file, reloads it, and waits until
+// the revocations it caused are done.
+func (e *env) reloadUsers(content string) {
+	e.t.Helper()
+	e.writeUsers(content)
+	if err := e.users.Reload(); err != nil {
+		e.t.Fatal(err)
+	}
+	select {
+	case <-e.revoker.Idle():
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("revocations not done after 10s")
+	}
+}
+
+// userEntry is one user of a users file.
+func userEntry(name, hash, groups string, disabled bool) string {
+	return fmt.Sprintf("  %s:\n    password: '%s'\n    groups: [%s]\n    disabled: %v\n", name, hash, groups, disabled)
+}
+
+// Revocation through the users file is final (SPEC 3.1): a new password
+// hash, a disabled user and a removed user end the user's sessions for good;
+// putting the old entry back, or re-adding the name for someone else, does
+// not bring them back. Group changes apply to live sessions at once.
+func TestRevocationIsFinal(t *testing.T) {
+	aliceHash, bobHash := cheapHash(t, alicePass), cheapHash(t, "bob-password")
+	file := func(alice, bob string) string { return "users:\n" + alice + bob }
+	aliceOK := userEntry("alice", aliceHash, "admins, dev", false)
+	bobOK := userEntry("bob", bobHash, "dev", false)
+
+	tests := []struct {
+		name string
+		// change is the users file that revokes bob; restore the one after.
+		change, restore string
+	}{
+		{"password_changed_back", file(aliceOK, userEntry("bob", cheapHash(t, "new"), "dev", false)), file(aliceOK, bobOK)},
+		{"disabled_then_enabled", file(aliceOK, userEntry("bob", bobHash, "dev", true)), file(aliceOK, bobOK)},
+		{"removed_then_readded", file(aliceOK, ""), file(aliceOK, bobOK)},
+		{"readded_as_someone_else", file(aliceOK, ""), file(aliceOK, userEntry("bob", bobHash, "admins", false))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			e.reloadUsers(file(aliceOK, bobOK))
+			bob := e.mustLogin("bob", "bob-password")
+			alice := e.mustLogin("alice", alicePass)
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 200)
+
+			e.reloadUsers(tt.change)
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 302)
+			e.reloadUsers(tt.restore)
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 302)
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/admin", withCookie(bob)), 302)
+			// Only bob was revoked.
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(alice)), 200)
+			// The restored entry can log in afresh.
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(e.mustLogin("bob", "bob-password"))), 200)
+		})
+	}
+
+	// A session of a user whose hash changed is refused even before the
+	// store has deleted it (another instance logged it in with the old
+	// password after this one reloaded): the stamps differ.
+	t.Run("stale_stamp_refused_without_deletion", func(t *testing.T) {
+		e := newEnv(t, envOpts{})
+		e.users.OnRevoke(nil)
+		bob := e.mustLogin("bob", "bob-password")
+		e.reloadUsers(file(aliceOK, userEntry("bob", cheapHash(t, "new"), "dev", false)))
+		wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), 302)
+	})
+
+	t.Run("group_change_applies_at_once", func(t *testing.T) {
+		e := newEnv(t, envOpts{})
+		e.reloadUsers(file(aliceOK, bobOK))
+		bob := e.mustLogin("bob", "bob-password")
+		e.reloadUsers(file(aliceOK, userEntry("bob", bobHash, "dev, admins", false)))
+		resp := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob))
+		wantStatus(t, resp, 200)
+		if got := resp.Header.Get("Remote-Groups"); got != "dev,admins" {
+			t.Errorf("Remote-Groups = %q; want dev,admins", got)
+		}
+	})
 }
 
 func TestDisabledOrRemovedUserLosesAccess(t *testing.T) {

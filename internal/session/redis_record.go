@@ -205,8 +205,10 @@ func (c *recordCipher) open(v string, key, id string, h header) (*Session, error
 
 // The payload is: user, display name, email (each a uvarint length and
 // bytes), the number of groups and each group, the login time (varint
-// seconds and uvarint nanoseconds since the Unix epoch), and a remember-me
-// byte.
+// seconds and uvarint nanoseconds since the Unix epoch), a remember-me
+// byte, and the credential stamp (uvarint length and bytes). A record
+// written before stamps existed ends after the remember-me byte; it reads
+// with an empty stamp, which matches no user, so such sessions end.
 
 func payloadSize(s *Session) int {
 	n := 3*binary.MaxVarintLen64 + len(s.User) + len(s.DisplayName) + len(s.Email)
@@ -214,7 +216,7 @@ func payloadSize(s *Session) int {
 	for _, g := range s.Groups {
 		n += binary.MaxVarintLen64 + len(g)
 	}
-	return n + 2*binary.MaxVarintLen64 + 1
+	return n + 2*binary.MaxVarintLen64 + 1 + binary.MaxVarintLen64 + len(s.Stamp)
 }
 
 func appendPayload(b []byte, s *Session) []byte {
@@ -232,9 +234,11 @@ func appendPayload(b []byte, s *Session) []byte {
 	b = binary.AppendVarint(b, s.CreatedAt.Unix())
 	b = binary.AppendUvarint(b, uint64(s.CreatedAt.Nanosecond()))
 	if s.RememberMe {
-		return append(b, 1)
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
 	}
-	return append(b, 0)
+	return appendString(b, s.Stamp)
 }
 
 // readPayload fills s from plain. The strings share one allocation: the
@@ -283,10 +287,17 @@ func readPayload(plain []byte, s *Session) error {
 	}
 	pos += k
 	nsec, ok := uvarint()
-	if !ok || nsec >= 1e9 || len(plain)-pos != 1 {
+	if !ok || nsec >= 1e9 || pos >= len(plain) {
 		return errRecord
 	}
 	s.CreatedAt = time.Unix(sec, int64(nsec))
 	s.RememberMe = plain[pos] == 1
+	pos++
+	if pos == len(plain) {
+		return nil // written before stamps: s.Stamp stays empty
+	}
+	if s.Stamp, ok = str(); !ok || pos != len(plain) {
+		return errRecord
+	}
 	return nil
 }

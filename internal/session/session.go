@@ -44,6 +44,10 @@ type Session struct {
 	// inactivity limit (remember-me sessions and a disabled limit).
 	Inactivity time.Duration
 	RememberMe bool
+	// Stamp is the user's credential stamp at login (users.User.Stamp): a
+	// session whose stamp no longer matches its user's has been revoked by
+	// a new password. Opaque to the stores.
+	Stamp string
 }
 
 // Deadline is the effective end: the earlier of the absolute expiry and the

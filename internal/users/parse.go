@@ -1,6 +1,7 @@
 package users
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,6 +21,11 @@ type User struct {
 	// elements (appending is safe, its capacity is clipped).
 	Groups   []string
 	Disabled bool
+	// Stamp changes whenever the user's password hash does: a session
+	// records it at login and ends when it no longer matches (revocation by
+	// a new password). It is a one-way digest of the hash, and reveals
+	// nothing of it.
+	Stamp string
 
 	// groupList is Groups joined, computed once at load: every allowed
 	// decision sends it.
@@ -199,6 +205,7 @@ func parseUser(errs *problems, name string, n *yaml.Node) (entry, bool) {
 			errs.add(key+".password", lineOf(p), err)
 		}
 		e.hash = h
+		e.user.Stamp = stamp(p.Value)
 	}
 
 	stringField(errs, fields, key, "displayname", &e.user.DisplayName)
@@ -324,4 +331,13 @@ type ParseError struct {
 
 func (e *ParseError) Error() string {
 	return "users file " + e.Path + ": " + strings.Join(e.Problems, "; ")
+}
+
+// stampLen is the length of a Stamp: 128 bits tell hashes apart.
+const stampLen = 16
+
+// stamp digests a password hash into a User.Stamp.
+func stamp(hash string) string {
+	sum := sha256.Sum256([]byte("gate users stamp\x00" + hash))
+	return string(sum[:stampLen])
 }

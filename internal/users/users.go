@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type File struct {
 	mu      sync.Mutex // serialises reloads; never taken by Lookup
 	lastSum [32]byte   // content of the snapshot in use
 	badSum  [32]byte   // content of the last broken file, to log it once
+	// onRevoke is told, after a reload, the users whose password hash
+	// changed or who were disabled or removed. Guarded by mu.
+	onRevoke func(names []string)
 
 	watcher   *fsnotify.Watcher
 	stop      chan struct{}
@@ -88,9 +92,42 @@ func (f *File) Reload() error {
 	if err != nil {
 		return err
 	}
-	f.snap.Store(s)
+	old := f.snap.Swap(s)
 	f.lastSum = sum
+	if old != nil && f.onRevoke != nil {
+		if names := revoked(old, s); len(names) > 0 {
+			f.onRevoke(names)
+		}
+	}
 	return nil
+}
+
+// OnRevoke sets fn to be called after every reload that revokes users: a
+// changed password hash, a user disabled or removed. Lookup already refuses
+// them when fn runs; fn ends their sessions for good, so that re-enabling
+// or re-adding the name later does not bring an old session back. fn runs
+// on the reloading goroutine and must not block.
+func (f *File) OnRevoke(fn func(names []string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onRevoke = fn
+}
+
+// revoked lists, sorted, the users of old that next removes, disables or
+// gives another password hash.
+func revoked(old, next *snapshot) []string {
+	var names []string
+	for name, o := range old.users {
+		if o.user.Disabled {
+			continue // its sessions ended when it was disabled
+		}
+		n, ok := next.users[name]
+		if !ok || n.user.Disabled || n.user.Stamp != o.user.Stamp {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Len returns the number of users in the snapshot in use, disabled included.

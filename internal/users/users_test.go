@@ -540,3 +540,64 @@ func TestUser_noHash(t *testing.T) {
 		t.Errorf("User prints %q; want no hash", s)
 	}
 }
+
+// A reload tells OnRevoke exactly the users it revokes: a new password
+// hash, disabled, removed. Other edits revoke nobody.
+func TestOnRevoke(t *testing.T) {
+	a, b, c, d := cheapHash(t, "a"), cheapHash(t, "b"), cheapHash(t, "c"), cheapHash(t, "d")
+	entry := func(name, hash, groups string, disabled bool) string {
+		return fmt.Sprintf("  %s:\n    password: '%s'\n    groups: [%s]\n    disabled: %v\n", name, hash, groups, disabled)
+	}
+	base := "users:\n" + entry("alice", a, "dev", false) + entry("bob", b, "dev", false) +
+		entry("carol", c, "dev", true) + entry("dave", d, "dev", false)
+	tests := []struct {
+		name string
+		next string
+		want []string
+	}{
+		{"unchanged_but_groups", "users:\n" + entry("alice", a, "admins", false) + entry("bob", b, "dev", false) +
+			entry("carol", c, "dev", true) + entry("dave", d, "dev", false) + entry("erin", a, "", false), nil},
+		{"hash_disabled_removed", "users:\n" + entry("alice", b, "dev", false) + entry("bob", b, "dev", true) +
+			entry("carol", c, "dev", true), []string{"alice", "bob", "dave"}},
+		{"disabled_user_removed_or_enabled", "users:\n" + entry("alice", a, "dev", false) + entry("bob", b, "dev", false) +
+			entry("dave", d, "dev", false), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, path := open(t, base, false)
+			var got []string
+			calls := 0
+			f.OnRevoke(func(names []string) { got = names; calls++ })
+			if err := os.WriteFile(path, []byte(tt.next), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("revoked = %q; want %q", got, tt.want)
+			}
+			if tt.want == nil && calls != 0 {
+				t.Errorf("OnRevoke called %d times for a reload that revokes nobody", calls)
+			}
+			if u, ok := f.Lookup("alice"); ok && tt.want != nil && u.Stamp == "" {
+				t.Error("alice has no stamp")
+			}
+		})
+	}
+}
+
+// Stamps tell hashes apart and say nothing of them.
+func TestStamp(t *testing.T) {
+	h1, h2 := cheapHash(t, "same"), cheapHash(t, "same")
+	f, _ := open(t, fmt.Sprintf("users:\n  a:\n    password: '%s'\n  b:\n    password: '%s'\n  c:\n    password: '%s'\n", h1, h2, h1), false)
+	a, _ := f.Lookup("a")
+	b, _ := f.Lookup("b")
+	c, _ := f.Lookup("c")
+	if a.Stamp == "" || a.Stamp == b.Stamp || a.Stamp != c.Stamp {
+		t.Errorf("stamps: a %x, b %x, c %x; want a == c != b, non-empty", a.Stamp, b.Stamp, c.Stamp)
+	}
+	if strings.Contains(h1, a.Stamp) || strings.Contains(a.Stamp, "argon2") {
+		t.Error("the stamp carries part of the hash")
+	}
+}

@@ -94,6 +94,7 @@ func (e *env) build(user string) (*session.Session, error) {
 		DisplayName:  "Display " + user,
 		Email:        user + "@example.com",
 		Groups:       []string{"dev", "admins", "ops"},
+		Stamp:        "stamp\x00\xff" + user,
 		CreatedAt:    now,
 		LastActivity: now,
 		ExpiresAt:    now.Add(time.Hour),
@@ -190,6 +191,9 @@ func testRoundTrip(t *testing.T, e *env) {
 			}
 			if got.RememberMe != want.RememberMe {
 				t.Errorf("RememberMe = %v; want %v", got.RememberMe, want.RememberMe)
+			}
+			if got.Stamp != want.Stamp {
+				t.Errorf("Stamp = %q; want %q", got.Stamp, want.Stamp)
 			}
 		})
 	}

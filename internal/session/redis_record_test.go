@@ -1,0 +1,29 @@
+package session
+
+import (
+	"testing"
+	"time"
+)
+
+// A payload written before credential stamps existed ends after the
+// remember-me byte. It still reads, with an empty stamp (which no user
+// has, so the session ends); anything after a stamp is refused.
+func TestPayloadStamp(t *testing.T) {
+	s := &Session{User: "alice", Groups: []string{"dev"}, CreatedAt: time.Unix(1700000000, 5), RememberMe: true, Stamp: "st\x00mp"}
+	full := appendPayload(nil, s)
+
+	var got Session
+	if err := readPayload(full, &got); err != nil || got.Stamp != s.Stamp || !got.RememberMe || got.User != "alice" {
+		t.Fatalf("read = %+v, %v; want the record back", got, err)
+	}
+	old := full[:len(full)-1-len(s.Stamp)]
+	got = Session{}
+	if err := readPayload(old, &got); err != nil || got.Stamp != "" || !got.RememberMe {
+		t.Fatalf("old record: read = %+v, %v; want it with an empty stamp", got, err)
+	}
+	for _, bad := range [][]byte{append(full, 0), full[:len(full)-1], old[:len(old)-1]} {
+		if err := readPayload(bad, &Session{}); err == nil {
+			t.Errorf("payload %q read; want errRecord", bad)
+		}
+	}
+}
