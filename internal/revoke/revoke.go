@@ -36,7 +36,7 @@ type Revoker struct {
 	store Store
 	log   zerolog.Logger
 
-	mu      sync.Mutex
+	mu sync.Mutex
 	// pending maps each user whose sessions still need deleting to the
 	// sequence number of its latest Revoke: a pass forgets a user only if
 	// no Revoke came for it while its deletion ran.
