@@ -131,7 +131,7 @@ func (s *Server) requestContext(next http.Handler) http.Handler {
 // every request to every protected app or every few seconds.
 func (s *Server) logRequest(st *requestState, r *http.Request, code int, start time.Time) {
 	level := zerolog.InfoLevel
-	if isAuthzPath(r.URL.Path) || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+	if authzDialect(r.URL.Path) != nil || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 		level = zerolog.DebugLevel
 	}
 	if code >= 500 {
@@ -141,10 +141,6 @@ func (s *Server) logRequest(st *requestState, r *http.Request, code int, start t
 		e.Str("request_id", st.id()).Str("method", r.Method).Str("path", r.URL.Path).Int("status", code).
 			Str("remote", r.RemoteAddr).Dur("duration", time.Since(start)).Msg("request")
 	}
-}
-
-func isAuthzPath(p string) bool {
-	return p == "/api/authz/forward-auth" || p == "/api/authz/auth-request"
 }
 
 // recoverer turns a panic into a 500 with a short body; the stack goes to the

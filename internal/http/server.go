@@ -82,18 +82,16 @@ type Server struct {
 	now       func() time.Time
 	trusted   trustedNets
 	redirects redirectPolicy
-	portal    *url.URL
 	// base is the portal URL's path without a trailing slash; portal routes
 	// live under it.
-	base       string
-	portalLoc  string
-	tmpl       *template.Template
-	cop        *http.CrossOriginProtection
-	untrusted  *onceEvery
-	ids        *requestIDs
-	router     chi.Router
-	defaultRD  string
-	secureCook bool
+	base      string
+	portalLoc string
+	tmpl      *template.Template
+	cop       *http.CrossOriginProtection
+	untrusted *onceEvery
+	ids       *requestIDs
+	router    chi.Router
+	defaultRD string
 }
 
 // New checks opts and builds the router.
@@ -113,7 +111,6 @@ func New(opts Options) (*Server, error) {
 		opts:      opts,
 		now:       opts.Now,
 		trusted:   trustedNets(opts.TrustedProxies),
-		portal:    portal,
 		base:      strings.TrimRight(portal.Path, "/"),
 		tmpl:      tmpl,
 		cop:       http.NewCrossOriginProtection(),
@@ -123,7 +120,6 @@ func New(opts Options) (*Server, error) {
 			domain:    strings.ToLower(strings.TrimSuffix(opts.Domain, ".")),
 			httpsOnly: portal.Scheme == "https",
 		},
-		secureCook: portal.Scheme == "https",
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -153,6 +149,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.router.ServeHTTP(w, r)
 }
 
+// routes builds the router for every endpoint but the two authz ones.
+//
+// The authz endpoints never reach this router: ServeHTTP answers them
+// first (serveAuthz), as they run for every request to every protected
+// app. A middleware added here with r.Use does not run for them; what
+// requestContext and recoverer give routed requests (request id, access
+// log, panic recovery) serveAuthz does itself, and
+// TestBothPathsLogAndRecover holds the two paths to the same behaviour.
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
 	r.Use(s.requestContext, s.recoverer)

@@ -1151,36 +1151,76 @@ func logLines(t *testing.T, out string) []map[string]any {
 	return lines
 }
 
-// TestAuthzLogsAndPanics: an authz answer, which skips the router, still
-// gets its access log line (at debug) under the request id of its decision
-// line, and a panic under it is a logged 500 with a short body.
-func TestAuthzLogsAndPanics(t *testing.T) {
-	logs := &strings.Builder{}
-	e := newEnv(t, envOpts{logs: logs})
-	_, c := e.login("alice", alicePass, "")
-	logs.Reset()
-	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)), 200)
+// TestBothPathsLogAndRecover: authz requests skip the router (and every
+// middleware added with r.Use), so request ids, access logs, panic
+// recovery and store-error metrics are proven here for both paths alike.
+func TestBothPathsLogAndRecover(t *testing.T) {
+	paths := []struct {
+		name string
+		req  func(e *env, c *http.Cookie) *http.Response
+		// level is the access log level of a normal answer.
+		level string
+		path  string
+	}{
+		{"authz", func(e *env, c *http.Cookie) *http.Response {
+			return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c))
+		}, "debug", "/api/authz/forward-auth"},
+		{"routed", func(e *env, c *http.Cookie) *http.Response {
+			r := httptest.NewRequest("GET", "/api/session", nil)
+			r.AddCookie(c)
+			return e.do(r)
+		}, "info", "/api/session"},
+	}
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			logs := &strings.Builder{}
+			e := newEnv(t, envOpts{logs: logs})
+			_, c := e.login("alice", alicePass, "")
 
-	lines := logLines(t, logs.String())
-	if len(lines) != 2 || lines[0]["message"] != "authz decision" || lines[1]["message"] != "request" {
-		t.Fatalf("log lines: %v; want the decision, then the request", lines)
-	}
-	id, _ := lines[0]["request_id"].(string)
-	if id == "" || lines[1]["request_id"] != id || lines[1]["status"] != 200.0 ||
-		lines[1]["path"] != "/api/authz/forward-auth" || lines[1]["level"] != "debug" {
-		t.Errorf("request line %v; want status 200 at debug under request id %q", lines[1], id)
-	}
+			logs.Reset()
+			wantStatus(t, p.req(e, c), 200)
+			lines := logLines(t, logs.String())
+			last := lines[len(lines)-1]
+			id, _ := last["request_id"].(string)
+			if last["message"] != "request" || id == "" || last["status"] != 200.0 || last["path"] != p.path || last["level"] != p.level {
+				t.Errorf("access log line %v; want status 200 for %s at %s with a request id", last, p.path, p.level)
+			}
+			for _, l := range lines {
+				if l["request_id"] != id {
+					t.Errorf("line %v is not under the request's id %q", l, id)
+				}
+			}
 
-	logs.Reset()
-	e.failing.get = func() error { panic("store exploded") }
-	resp := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c))
-	wantStatus(t, resp, 500)
-	if b := body(t, resp); b != "internal error\n" {
-		t.Errorf("body %q; want a short reason", b)
+			logs.Reset()
+			e.failing.get = func() error { return errors.New("store down") }
+			wantStatus(t, p.req(e, c), 503)
+			if got := metricValue(t, e, `gate_session_store_errors_total{op="get"}`); got != "1" {
+				t.Errorf("store errors = %s; want 1", got)
+			}
+
+			logs.Reset()
+			e.failing.get = func() error { panic("store exploded") }
+			resp := p.req(e, c)
+			wantStatus(t, resp, 500)
+			if b := body(t, resp); b != "internal error\n" {
+				t.Errorf("body %q; want a short reason", b)
+			}
+			lines = logLines(t, logs.String())
+			if len(lines) != 2 || lines[0]["message"] != "handler panicked" || lines[0]["panic"] != "store exploded" ||
+				lines[1]["status"] != 500.0 || lines[1]["level"] != "error" || lines[0]["request_id"] != lines[1]["request_id"] {
+				t.Errorf("log lines after a panic: %v", lines)
+			}
+		})
 	}
-	lines = logLines(t, logs.String())
-	if len(lines) != 2 || lines[0]["message"] != "handler panicked" || lines[0]["panic"] != "store exploded" ||
-		lines[1]["status"] != 500.0 || lines[1]["level"] != "error" || lines[0]["request_id"] != lines[1]["request_id"] {
-		t.Errorf("log lines after a panic: %v", lines)
+}
+
+// metricValue returns the value of one sample on /metrics, "" if absent.
+func metricValue(t *testing.T, e *env, sample string) string {
+	t.Helper()
+	for _, l := range strings.Split(body(t, e.do(httptest.NewRequest("GET", "/metrics", nil))), "\n") {
+		if v, ok := strings.CutPrefix(l, sample+" "); ok {
+			return v
+		}
 	}
+	return ""
 }

@@ -1,6 +1,3 @@
-// Package keys derives independent keys from session.secret, one per
-// purpose, so that a key leaked from one use (say, a Redis key hash) says
-// nothing about another (the cookie's encryption key).
 package keys
 
 import (

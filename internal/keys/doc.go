@@ -1,0 +1,4 @@
+// Package keys derives independent keys from session.secret, one per
+// purpose, so that a key leaked from one use (say, a Redis key hash) says
+// nothing about another (the cookie's encryption key).
+package keys
