@@ -51,12 +51,12 @@ func fill(ctx context.Context, m *session.Memory, n int) ([]string, error) {
 	now := time.Now()
 	ids := make([]string, n)
 	for i := 0; i < n; i++ {
-		id, err := session.NewID()
+		u := "user" + strconv.Itoa(i)
+		id, err := m.NewID(u)
 		if err != nil {
 			return nil, err
 		}
 		ids[i] = id
-		u := "user" + strconv.Itoa(i)
 		err = m.Create(ctx, &session.Session{
 			ID: id, User: u, DisplayName: "Bench User " + strconv.Itoa(i), Email: u + "@example.com",
 			Groups: []string{"staff", "dev"}, Stamp: "0123456789abcdef", CreatedAt: now, LastActivity: now,

@@ -129,7 +129,7 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 	}
 
 	var (
-		store    gatehttp.SessionStore
+		store    session.Store
 		counters regulation.Counters
 		// activeSessions feeds the gauge; the memory store only, as counting
 		// Redis sessions would mean scanning the keyspace.

@@ -21,17 +21,6 @@ import (
 	"gate/web"
 )
 
-// SessionStore is what the handlers need of a session store.
-type SessionStore interface {
-	NewID(user string) (string, error)
-	Create(ctx context.Context, s *session.Session) error
-	Get(ctx context.Context, id string) (*session.Session, error)
-	Touch(ctx context.Context, id string, t time.Time) error
-	Delete(ctx context.Context, id string) error
-	DeleteUser(ctx context.Context, user string) (int, error)
-	Ping(ctx context.Context) error
-}
-
 // UserDirectory authenticates logins and tells, on every request, whether a
 // session's user still exists and is enabled.
 type UserDirectory interface {
@@ -48,7 +37,9 @@ type Regulator interface {
 
 // Options wires a Server. Every field but Now and Metrics is required.
 type Options struct {
-	Sessions SessionStore
+	// Sessions is the store contract itself: the handlers use all of it
+	// but Close, which its owner calls.
+	Sessions session.Store
 	Cookies  *cookie.Codec
 	Users    UserDirectory
 	// Rules is concrete, not an interface: through an interface call the

@@ -53,7 +53,7 @@ func cheapHash(t testing.TB, password string) string {
 
 // failingStore wraps a store and fails the operations whose func is set.
 type failingStore struct {
-	gatehttp.SessionStore
+	session.Store
 	get  func() error
 	ping func() error
 }
@@ -64,14 +64,14 @@ func (f *failingStore) Get(ctx context.Context, id string) (*session.Session, er
 			return nil, err
 		}
 	}
-	return f.SessionStore.Get(ctx, id)
+	return f.Store.Get(ctx, id)
 }
 
 func (f *failingStore) Ping(ctx context.Context) error {
 	if f.ping != nil {
 		return f.ping()
 	}
-	return f.SessionStore.Ping(ctx)
+	return f.Store.Ping(ctx)
 }
 
 type env struct {
@@ -132,7 +132,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	e.store = session.NewMemory(session.MemoryOptions{Now: e.clock.Now})
 	t.Cleanup(func() { _ = e.store.Close() })
-	e.failing = &failingStore{SessionStore: e.store}
+	e.failing = &failingStore{Store: e.store}
 	// As cmd/gate wires it: revocations in the users file end sessions.
 	e.revoker = revoke.New(e.store, zerolog.Nop())
 	t.Cleanup(e.revoker.Close)

@@ -2,6 +2,9 @@ package session
 
 import "fmt"
 
+// RandomID is the random part of every store's ids.
+func RandomID() (string, error) { return newID() }
+
 // CleanupNow runs one cleanup pass, so tests need not wait for the ticker.
 func (m *Memory) CleanupNow() int { return m.cleanup() }
 

@@ -129,7 +129,7 @@ func (m *Memory) check(ctx context.Context) error {
 
 // NewID implements Store: a plain NewID, whatever the user.
 func (m *Memory) NewID(string) (string, error) {
-	return NewID()
+	return newID()
 }
 
 // Create implements Store. An ended session still holding the id is

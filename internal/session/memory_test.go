@@ -31,7 +31,7 @@ func newMemory(t testing.TB, clock *sessiontest.Clock, limit int) *session.Memor
 // record returns a session of user that ends at end, whatever its activity.
 func record(t testing.TB, user string, now, end time.Time) *session.Session {
 	t.Helper()
-	id, err := session.NewID()
+	id, err := session.RandomID()
 	if err != nil {
 		t.Fatal(err)
 	}

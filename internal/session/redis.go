@@ -319,7 +319,7 @@ func (r *Redis) fail(op string, err error) error {
 
 // NewID implements Store: the user's tag, a dot, and 256 random bits.
 func (r *Redis) NewID(user string) (string, error) {
-	id, err := NewID()
+	id, err := newID()
 	if err != nil {
 		return "", err
 	}

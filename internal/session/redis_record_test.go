@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/base64"
 	"testing"
 	"time"
 )
@@ -25,5 +26,25 @@ func TestPayloadStamp(t *testing.T) {
 		if err := readPayload(bad, &Session{}); err == nil {
 			t.Errorf("payload %q read; want errRecord", bad)
 		}
+	}
+}
+
+// The random part of every store's ids: 256 bits, unpadded base64url,
+// never repeated.
+func TestNewIDRandom(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 1000 {
+		id, err := newID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(id)
+		if err != nil || len(raw) < 32 {
+			t.Fatalf("newID() = %q: want unpadded base64url of 32 bytes or more (%v)", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("newID() repeated %q", id)
+		}
+		seen[id] = true
 	}
 }

@@ -351,7 +351,7 @@ func TestRedisRejectsForeignIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plainID, err := session.NewID()
+	plainID, err := session.RandomID()
 	if err != nil {
 		t.Fatal(err)
 	}

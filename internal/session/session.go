@@ -110,9 +110,10 @@ func (s *Session) clone() *Session {
 // idBytes is 256 bits of randomness.
 const idBytes = 32
 
-// NewID returns a fresh random session id, URL-safe base64 (no padding) of
-// 256 bits: 43 characters.
-func NewID() (string, error) {
+// newID returns a fresh random session id, URL-safe base64 (no padding) of
+// 256 bits: 43 characters. Callers take ids from their store's NewID, which
+// may add routing to it (the Redis store refuses ids without).
+func newID() (string, error) {
 	b := make([]byte, idBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("session: new id: %w", err)
