@@ -197,6 +197,9 @@ var matrixTargets = []pathTarget{
 	// '#', encoded and raw (a client never sends a fragment).
 	{"/public/%23/../../admin/secret.html", false},
 	{"/admin/secret.html%23/public/", false},
+	// nginx passes a raw '#' on to the app, and puts it in X-Original-URL:
+	// a URL parser there reads the rest as a fragment and judges
+	// /public/page.html.
 	{"/public/page.html#/../../admin/secret.html", false},
 	// Trailing dots and slashes.
 	{"/admin/.", false},
@@ -328,7 +331,8 @@ func login(t *testing.T, s *stack, u matrixUser) string {
 
 // cell is what happened to one request: proxy × backend × target × user.
 type cell struct {
-	proxy, backend, user, target string
+	proxy, backend, target string
+	user                   matrixUser
 	// status is the answer's status, 0 when none came.
 	status int
 	err    error
@@ -353,7 +357,7 @@ func (m *matrix) run(t *testing.T, targets []pathTarget) []cell {
 	for _, s := range m.stacks {
 		for _, v := range targets {
 			for _, u := range matrixUsers {
-				c := cell{proxy: m.kind, backend: s.backend.name, user: u.label, target: v.target}
+				c := cell{proxy: m.kind, backend: s.backend.name, user: u, target: v.target}
 				before := m.decisions(t, ctx)
 				a, err := rawGet(ctx, s.ports.proxy, v.target, m.cookies[u.label])
 				c.decision = movedCounters(before, m.decisions(t, ctx))
@@ -485,22 +489,12 @@ func rawGet(ctx context.Context, port int, target, cookie string) (rawAnswer, er
 	return rawAnswer{status: resp.StatusCode, header: resp.Header, body: string(body)}, nil
 }
 
-// userByLabel returns the matrix user called label.
-func userByLabel(label string) matrixUser {
-	for _, u := range matrixUsers {
-		if u.label == label {
-			return u
-		}
-	}
-	panic("no matrix user " + label)
-}
-
 // code is the cell's one-character summary in the table; see matrixLegend.
 func (c cell) code() byte {
 	switch {
 	case c.marked && c.status == http.StatusOK && c.resource == "":
 		return '?'
-	case c.marked && c.status == http.StatusOK && userByLabel(c.user).may(c.resource):
+	case c.marked && c.status == http.StatusOK && c.user.may(c.resource):
 		return '+'
 	case c.marked && c.status == http.StatusOK:
 		return 'X'
@@ -534,7 +528,7 @@ func (c cell) failed() bool {
 
 func (c cell) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s → %s, %s: GET %s → ", c.proxy, c.backend, c.user, c.target)
+	fmt.Fprintf(&b, "%s → %s, %s: GET %s → ", c.proxy, c.backend, c.user.label, c.target)
 	switch {
 	case c.err != nil:
 		fmt.Fprintf(&b, "no answer (%v)", c.err)
@@ -587,7 +581,7 @@ func checkLive(t *testing.T, cells []cell) {
 	}
 	for _, b := range distinct(cells, func(c cell) string { return c.backend }) {
 		for _, w := range want {
-			i := slices.IndexFunc(cells, func(c cell) bool { return c.backend == b && c.user == w.user && c.target == w.target })
+			i := slices.IndexFunc(cells, func(c cell) bool { return c.backend == b && c.user.label == w.user && c.target == w.target })
 			if i < 0 {
 				t.Errorf("%s: %s %s was not sent", b, w.user, w.target)
 				continue
@@ -688,7 +682,7 @@ func (r *matrixRecord) table(backends []backend, targets []pathTarget) string {
 
 func (r *matrixRecord) code(kind, backend, target, user string) byte {
 	for _, c := range r.cells[kind] {
-		if c.backend == backend && c.target == target && c.user == user {
+		if c.backend == backend && c.target == target && c.user.label == user {
 			return c.code()
 		}
 	}
