@@ -4,7 +4,8 @@
 // in through nginx, the compose stack's files, and the README's copies of the
 // configurations.
 //
-// The proxies and the browser are real programs found on PATH (nginx, caddy,
-// haproxy, traefik, chromium). A test whose program is missing is skipped,
-// unless GATE_TEST_REQUIRE (comma-separated) names it: then it fails.
+// The proxies, the browser and the path matrix's backends are real programs
+// found on PATH (nginx, caddy, haproxy, traefik, chromium, python3). A test
+// whose program is missing is skipped, unless GATE_TEST_REQUIRE
+// (comma-separated) names it: then it fails.
 package e2e

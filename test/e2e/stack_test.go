@@ -82,11 +82,19 @@ func startGate(t testing.TB, proxyPort int) (*proc, int) {
     email: %s
     groups: [admins, dev]
 `, aliceName, aliceDisp, cheapHash(alicePass), aliceEmail))
+	return runGate(t, dir, func(port int) string { return fmt.Sprintf(gateConfig, port, proxyPort, users) })
+}
+
+// runGate runs the gate binary on a free port with the configuration that
+// config returns for that port, written into dir with a fresh session
+// secret, and returns it and its port once /healthz answers.
+func runGate(t testing.TB, dir string, config func(port int) string) (*proc, int) {
+	t.Helper()
 	secret := filepath.Join(dir, "session_secret")
 	writeFile(t, secret, rand.Text()+rand.Text()+"\n")
 	port := freePort(t)
 	cfg := filepath.Join(dir, "gate.yml")
-	writeFile(t, cfg, fmt.Sprintf(gateConfig, port, proxyPort, users))
+	writeFile(t, cfg, config(port))
 
 	cmd := exec.Command(gateBin, "serve")
 	cmd.Env = []string{"GATE_CONFIG=" + cfg, "GATE_SESSION_SECRET_FILE=" + secret}
