@@ -102,6 +102,14 @@ func parseAuthRequest(h http.Header) (target, error) {
 	if len(raw) > maxURILen {
 		return target{}, fmt.Errorf("%w: %s too long", errBadForwarding, hOriginalURL)
 	}
+	// nginx's $request_uri is the target as the client sent it, raw '#'
+	// included, and the backend gets the same bytes: url.Parse would take
+	// what follows '#' for a fragment and judge a shorter path than the one
+	// served (/public/p#/../../admin). Such a target is refused, as on the
+	// forward-auth endpoint.
+	if i := strings.IndexFunc(raw, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '#' }); i >= 0 {
+		return target{}, fmt.Errorf("%w: %s: forbidden character", errBadForwarding, hOriginalURL)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Opaque != "" || u.User != nil {
 		return target{}, fmt.Errorf("%w: %s is not an absolute URL", errBadForwarding, hOriginalURL)

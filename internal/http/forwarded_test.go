@@ -151,6 +151,11 @@ func TestParseAuthRequest(t *testing.T) {
 		{name: "opaque", h: ar("X-Original-URL", "https:app.example.com"), wantErr: "X-Original-Url"},
 		{name: "port_without_host", h: ar("X-Original-URL", "https://:443/"), wantErr: "X-Original-Url"},
 		{name: "bad_method", h: ar("X-Original-Method", "GE T"), wantErr: "X-Original-Method"},
+		// nginx passes a raw '#' from the request line: what follows it is
+		// part of the path the backend serves, not a fragment.
+		{name: "raw_hash", h: ar("X-Original-URL", "https://app.example.com/public/p#/../../admin"), wantErr: "X-Original-Url: forbidden character"},
+		{name: "raw_space", h: ar("X-Original-URL", "https://app.example.com/a b"), wantErr: "X-Original-Url: forbidden character"},
+		{name: "raw_control", h: ar("X-Original-URL", "https://app.example.com/a\x01"), wantErr: "X-Original-Url: forbidden character"},
 		{name: "forwarded_only", h: fa(), wantErr: "missing X-Original-Url"},
 	}
 	runParseTests(t, parseAuthRequest, tests)
