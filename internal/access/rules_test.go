@@ -105,8 +105,9 @@ func TestDecide_resources(t *testing.T) {
 		{"public", req("app.example.com", "/public/index.html"), nil, access.Allow},
 		{"admin_prefix_only", req("app.example.com", "/administrator"), nil, access.Allow},
 		{"admin_in_query", req("app.example.com", "/login?next=/admin"), nil, access.Allow},
-		// Reserved characters stay encoded (SPEC 8.20): %2F is not a separator.
-		{"encoded_slash_kept", req("app.example.com", "/public%2F..%2Fadmin"), nil, access.Allow},
+		// Encoded separators are separators (SPEC 8.20), as backends decode them.
+		{"encoded_slash", req("app.example.com", "/public%2F..%2Fadmin"), nil, access.Forbid},
+		{"encoded_slash_in_name", req("app.example.com", "/admin%2Fusers"), nil, access.Forbid},
 	})
 }
 
@@ -259,6 +260,7 @@ func TestNew_errors(t *testing.T) {
 		{"empty_default_policy", config.AccessControl{}, []string{"access_control.default_policy"}},
 		{"two_factor", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Policy: "two_factor"}}}, []string{"access_control.rules[0].policy: two_factor is not supported"}},
 		{"resource_regex", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Resources: config.StringList{"^/ok", "(("}, Policy: "deny"}}}, []string{"access_control.rules[0].resources[1]"}},
+		{"path_regex", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Paths: config.StringList{"(("}, Policy: "deny"}}}, []string{"access_control.rules[0].paths[0]: invalid regex"}},
 		{"domain_regex", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{DomainRegex: config.StringList{"["}, Policy: "deny"}}}, []string{"access_control.rules[0].domain_regex[0]"}},
 		{"network", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Networks: config.StringList{"10.0.0.0/33"}, Policy: "deny"}}}, []string{"access_control.rules[0].networks[0]"}},
 		{"subject", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Subject: [][]string{{"user:a"}, {"group:b", "role:c"}}, Policy: "deny"}}}, []string{"access_control.rules[0].subject[1][1]"}},
