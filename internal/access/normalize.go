@@ -178,6 +178,11 @@ func appendNormal(out []byte, path string, resolve bool) (_ []byte, dots bool) {
 		out = append(out, '/')
 		param, more := false, false
 		for i < len(path) {
+			if c := path[i]; !param && c != '/' && c != '\\' && c != ';' && c != '%' {
+				out = append(out, c) // the common case, without the call
+				i++
+				continue
+			}
 			kind, b, width := nextUnit(path, i)
 			i += width
 			if kind == unitSep {
