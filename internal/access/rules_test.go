@@ -358,14 +358,15 @@ func BenchmarkNormalizePath(b *testing.B) {
 }
 
 // TestDecide_queryAnchors pins what the README says about resources: they
-// see the query, so a bare `$` lets `?` past a rule, and `([/?].*)?$` does
-// not.
+// see the query, so a bare `$` lets `?` past a rule, and an optional query
+// before the `$` (`([/?].*)?$`, or the README's `(/.*)?([?].*)?$`) does not.
 func TestDecide_queryAnchors(t *testing.T) {
 	runDecide(t, config.AccessControl{
 		DefaultPolicy: "bypass",
 		Rules: []config.Rule{
 			{Domain: config.StringList{"bare.example.com"}, Resources: config.StringList{"^/admin$"}, Policy: "deny"},
 			{Domain: config.StringList{"anchored.example.com"}, Resources: config.StringList{"^/admin([/?].*)?$"}, Policy: "deny"},
+			{Domain: config.StringList{"suggested.example.com"}, Resources: config.StringList{"^/admin(/.*)?([?].*)?$"}, Policy: "deny"},
 		},
 	}, []decideCase{
 		{"bare", req("bare.example.com", "/admin"), nil, access.Forbid},
@@ -374,5 +375,9 @@ func TestDecide_queryAnchors(t *testing.T) {
 		{"anchored_query", req("anchored.example.com", "/admin?x=1"), nil, access.Forbid},
 		{"anchored_below", req("anchored.example.com", "/admin/users"), nil, access.Forbid},
 		{"anchored_sibling", req("anchored.example.com", "/administrator"), nil, access.Allow},
+		{"suggested", req("suggested.example.com", "/admin"), nil, access.Forbid},
+		{"suggested_query", req("suggested.example.com", "/admin?x=1"), nil, access.Forbid},
+		{"suggested_below_with_query", req("suggested.example.com", "/admin/users?x=1"), nil, access.Forbid},
+		{"suggested_sibling", req("suggested.example.com", "/administrator?x=1"), nil, access.Allow},
 	})
 }
