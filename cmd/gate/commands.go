@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/users"
 )
@@ -58,11 +59,29 @@ func loadConfig(args []string, name string, getenv func(string) string) (*config
 }
 
 func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) error {
-	if _, err := loadConfig(args, "validate-config", getenv); err != nil {
+	cfg, err := loadConfig(args, "validate-config", getenv)
+	if err != nil {
 		return err
+	}
+	rules, err := compileRules(cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range rules.Warnings() {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	fmt.Fprintln(stdout, "configuration is valid")
 	return nil
+}
+
+// compileRules compiles the access rules as serve does, so that
+// validate-config reports what serve would refuse or warn about.
+func compileRules(cfg *config.Config) (*access.Rules, error) {
+	rules, err := access.New(cfg.AccessControl, cfg.Session.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("access_control: %w", err)
+	}
+	return rules, nil
 }
 
 // maxPasswordInput bounds what hash-password reads from stdin.

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/cookie"
 	gatehttp "gate/internal/http"
@@ -109,9 +108,12 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 	}
 	closers = append(closers, func() { _ = dir.Close() })
 
-	rules, err := access.New(cfg.AccessControl, cfg.Session.Domain)
+	rules, err := compileRules(cfg)
 	if err != nil {
-		return fail(fmt.Errorf("access_control: %w", err))
+		return fail(err)
+	}
+	for _, w := range rules.Warnings() {
+		log.Warn().Msg("warning: " + w.String())
 	}
 	trusted, err := config.ParsePrefixes(cfg.Server.TrustedProxies)
 	if err != nil {

@@ -65,6 +65,18 @@ const (
 	policyOneFactor
 )
 
+// String returns the policy's configuration name, for messages.
+func (p policy) String() string {
+	switch p {
+	case policyBypass:
+		return "bypass"
+	case policyOneFactor:
+		return "one_factor"
+	default:
+		return "deny"
+	}
+}
+
 // Rules is a compiled access_control section. It is immutable and safe for
 // concurrent use.
 type Rules struct {
@@ -73,8 +85,8 @@ type Rules struct {
 	// domain is the session cookie's domain, lower-cased: hosts outside it
 	// never receive the cookie.
 	domain string
-	// needPath is set when some rule has resources, so that requests are
-	// normalized only when a rule will read the path.
+	// needPath is set when some rule has resources or paths, so that
+	// requests are normalized only when a rule will read the path.
 	needPath bool
 }
 
@@ -83,7 +95,8 @@ type rule struct {
 	hosts     []string         // exact, lower-cased, no trailing dot
 	suffixes  []string         // ".example.com" for "*.example.com"
 	hostRegex []*regexp.Regexp // domain_regex; OR'ed with hosts and suffixes
-	resources []*regexp.Regexp // on the normalized path and query
+	resources []*regexp.Regexp // on the normalized path and the raw query
+	paths     []*regexp.Regexp // on the normalized path alone
 	methods   []string         // upper-case
 	networks  []netip.Prefix   // masked, IPv4 unmapped
 	subjects  [][]term         // OR of ANDs
@@ -155,6 +168,15 @@ func New(ac config.AccessControl, sessionDomain string) (*Rules, error) {
 			rl.resources = append(rl.resources, re)
 			r.needPath = true
 		}
+		for j, s := range cr.Paths {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				bad(fmt.Sprintf("%s.paths[%d]", key, j), "invalid regex: %v", err)
+				continue
+			}
+			rl.paths = append(rl.paths, re)
+			r.needPath = true
+		}
 		for j, m := range cr.Methods {
 			m = strings.ToUpper(strings.TrimSpace(m))
 			if !isToken(m) {
@@ -207,18 +229,45 @@ func New(ac config.AccessControl, sessionDomain string) (*Rules, error) {
 // A host outside the session domain cannot receive the session cookie, so
 // only a bypass decision lets its requests pass; anything else is Forbid,
 // not Login, which would loop through the portal forever.
+//
+// The path is judged as NormalizePath gives it, and a path NormalizePath
+// refuses is Forbid (the authz endpoints answer it 400 before asking). A
+// path with a dot segment is judged twice and the stricter result wins:
+// once resolved, as nginx, Go and Tomcat serve it, and once with its dot
+// segments in place, as a router matching the raw path sees it (Express,
+// a WSGI app's routes). /admin/../public is /public to the first and
+// under /admin to the second, and gate cannot know which one is behind
+// the proxy.
 func (r *Rules) Decide(req Request, subj *Subject) Result {
 	host := canonicalHost(req.Host)
-	var path string
-	if r.needPath {
-		path = NormalizePath(req.Path)
-	}
 	client := req.Client.Unmap()
+	if !r.needPath {
+		return r.decide(host, "", req.Method, client, subj)
+	}
+	target, dots, err := normalize(req.Path, true)
+	if err != nil {
+		return Forbid
+	}
+	res := r.decide(host, target, req.Method, client, subj)
+	if !dots || res == Forbid {
+		return res
+	}
+	literal, _, err := normalize(req.Path, false)
+	if err != nil {
+		return Forbid
+	}
+	// Forbid < Login < Allow: the smaller result is the stricter one.
+	return min(res, r.decide(host, literal, req.Method, client, subj))
+}
 
+// decide applies the rules to one view of the request: target is its
+// normalized path and query.
+func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Subject) Result {
+	path, _, _ := strings.Cut(target, "?")
 	res, bypass := apply(r.defaultPolicy, subj)
 	for i := range r.rules {
 		rl := &r.rules[i]
-		if !rl.matches(host, path, req.Method, client) {
+		if !rl.matches(host, target, path, method, client) {
 			continue
 		}
 		if len(rl.subjects) > 0 {
@@ -255,12 +304,16 @@ func apply(p policy, subj *Subject) (Result, bool) {
 }
 
 // matches reports whether every criterion of rl other than the subject
-// holds.
-func (rl *rule) matches(host, path, method string, client netip.Addr) bool {
+// holds. target is the normalized path and the raw query, path the
+// normalized path alone.
+func (rl *rule) matches(host, target, path, method string, client netip.Addr) bool {
 	if len(rl.hosts)+len(rl.suffixes)+len(rl.hostRegex) > 0 && !rl.matchesHost(host) {
 		return false
 	}
-	if len(rl.resources) > 0 && !anyMatch(rl.resources, path) {
+	if len(rl.resources) > 0 && !anyMatch(rl.resources, target) {
+		return false
+	}
+	if len(rl.paths) > 0 && !anyMatch(rl.paths, path) {
 		return false
 	}
 	if len(rl.methods) > 0 && !matchesMethod(rl.methods, method) {

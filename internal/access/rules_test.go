@@ -105,8 +105,9 @@ func TestDecide_resources(t *testing.T) {
 		{"public", req("app.example.com", "/public/index.html"), nil, access.Allow},
 		{"admin_prefix_only", req("app.example.com", "/administrator"), nil, access.Allow},
 		{"admin_in_query", req("app.example.com", "/login?next=/admin"), nil, access.Allow},
-		// Reserved characters stay encoded (SPEC 8.20): %2F is not a separator.
-		{"encoded_slash_kept", req("app.example.com", "/public%2F..%2Fadmin"), nil, access.Allow},
+		// Encoded separators are separators (SPEC 8.20), as backends decode them.
+		{"encoded_slash", req("app.example.com", "/public%2F..%2Fadmin"), nil, access.Forbid},
+		{"encoded_slash_in_name", req("app.example.com", "/admin%2Fusers"), nil, access.Forbid},
 	})
 }
 
@@ -259,6 +260,7 @@ func TestNew_errors(t *testing.T) {
 		{"empty_default_policy", config.AccessControl{}, []string{"access_control.default_policy"}},
 		{"two_factor", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Policy: "two_factor"}}}, []string{"access_control.rules[0].policy: two_factor is not supported"}},
 		{"resource_regex", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Resources: config.StringList{"^/ok", "(("}, Policy: "deny"}}}, []string{"access_control.rules[0].resources[1]"}},
+		{"path_regex", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Paths: config.StringList{"(("}, Policy: "deny"}}}, []string{"access_control.rules[0].paths[0]: invalid regex"}},
 		{"domain_regex", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{DomainRegex: config.StringList{"["}, Policy: "deny"}}}, []string{"access_control.rules[0].domain_regex[0]"}},
 		{"network", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Networks: config.StringList{"10.0.0.0/33"}, Policy: "deny"}}}, []string{"access_control.rules[0].networks[0]"}},
 		{"subject", config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{{Subject: [][]string{{"user:a"}, {"group:b", "role:c"}}, Policy: "deny"}}}, []string{"access_control.rules[0].subject[1][1]"}},
@@ -356,14 +358,15 @@ func BenchmarkNormalizePath(b *testing.B) {
 }
 
 // TestDecide_queryAnchors pins what the README says about resources: they
-// see the query, so a bare `$` lets `?` past a rule, and `([/?].*)?$` does
-// not.
+// see the query, so a bare `$` lets `?` past a rule, and an optional query
+// before the `$` (`([/?].*)?$`, or the README's `(/.*)?([?].*)?$`) does not.
 func TestDecide_queryAnchors(t *testing.T) {
 	runDecide(t, config.AccessControl{
 		DefaultPolicy: "bypass",
 		Rules: []config.Rule{
 			{Domain: config.StringList{"bare.example.com"}, Resources: config.StringList{"^/admin$"}, Policy: "deny"},
 			{Domain: config.StringList{"anchored.example.com"}, Resources: config.StringList{"^/admin([/?].*)?$"}, Policy: "deny"},
+			{Domain: config.StringList{"suggested.example.com"}, Resources: config.StringList{"^/admin(/.*)?([?].*)?$"}, Policy: "deny"},
 		},
 	}, []decideCase{
 		{"bare", req("bare.example.com", "/admin"), nil, access.Forbid},
@@ -372,5 +375,9 @@ func TestDecide_queryAnchors(t *testing.T) {
 		{"anchored_query", req("anchored.example.com", "/admin?x=1"), nil, access.Forbid},
 		{"anchored_below", req("anchored.example.com", "/admin/users"), nil, access.Forbid},
 		{"anchored_sibling", req("anchored.example.com", "/administrator"), nil, access.Allow},
+		{"suggested", req("suggested.example.com", "/admin"), nil, access.Forbid},
+		{"suggested_query", req("suggested.example.com", "/admin?x=1"), nil, access.Forbid},
+		{"suggested_below_with_query", req("suggested.example.com", "/admin/users?x=1"), nil, access.Forbid},
+		{"suggested_sibling", req("suggested.example.com", "/administrator?x=1"), nil, access.Allow},
 	})
 }

@@ -59,7 +59,8 @@ type AccessControl struct {
 type Rule struct {
 	Domain      StringList `koanf:"domain"`
 	DomainRegex StringList `koanf:"domain_regex"`
-	Resources   StringList `koanf:"resources"`
+	Resources   StringList `koanf:"resources"` // regexes on the normalized path and the raw query (Authelia's meaning)
+	Paths       StringList `koanf:"paths"`     // regexes on the normalized path alone: a query never takes a request out
 	Methods     StringList `koanf:"methods"`
 	Networks    StringList `koanf:"networks"`
 	// Subject is an OR of ANDs: each item is one or more "user:x" / "group:y"

@@ -316,6 +316,7 @@ access_control:
       policy: one_factor
     - domain_regex: '^(a|b)\.example\.com$'
       subject: 'user:carol'
+      paths: ['^/admin(/.*)?$', '^/ops/']
       policy: one_factor
 `)
 	r := c.AccessControl.Rules
@@ -332,6 +333,7 @@ access_control:
 		{"mixed_subject", r[1].Subject, [][]string{{"group:admins"}, {"user:bob", "group:dev"}}},
 		{"scalar_subject", r[2].Subject, [][]string{{"user:carol"}}},
 		{"domain_regex", r[2].DomainRegex, config.StringList{`^(a|b)\.example\.com$`}},
+		{"list_paths", r[2].Paths, config.StringList{`^/admin(/.*)?$`, `^/ops/`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

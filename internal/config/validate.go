@@ -197,11 +197,8 @@ func validateRule(ps *problems, key string, r *Rule) {
 			ps.add(indexKey(key+".domain_regex", j), "invalid regex: %v", err)
 		}
 	}
-	for j, re := range r.Resources {
-		if _, err := regexp.Compile(re); err != nil {
-			ps.add(indexKey(key+".resources", j), "invalid regex: %v", err)
-		}
-	}
+	checkRegexes(ps, key+".resources", r.Resources)
+	checkRegexes(ps, key+".paths", r.Paths)
 	for j, m := range r.Methods {
 		if !isToken(m) {
 			ps.add(indexKey(key+".methods", j), "must be an HTTP method such as GET, got %q", m)
@@ -227,6 +224,15 @@ func validateRule(ps *problems, key string, r *Rule) {
 		}
 	}
 	checkPolicy(ps, key+".policy", r.Policy)
+}
+
+// checkRegexes reports every list item of key that is not a valid regex.
+func checkRegexes(ps *problems, key string, res []string) {
+	for j, re := range res {
+		if _, err := regexp.Compile(re); err != nil {
+			ps.add(indexKey(key, j), "invalid regex: %v", err)
+		}
+	}
 }
 
 // isToken reports whether s is an RFC 9110 token, the syntax of a method

@@ -183,6 +183,7 @@ func TestValidateRejects(t *testing.T) {
 		{"rule_domain_url", rule(config.Rule{Domain: config.StringList{"https://a.example.com"}, Policy: "deny"}), "access_control.rules[0].domain[0]", "host name"},
 		{"rule_domain_regex", rule(config.Rule{DomainRegex: config.StringList{"(a"}, Policy: "deny"}), "access_control.rules[0].domain_regex[0]", "invalid regex"},
 		{"rule_resource_regex", rule(config.Rule{Domain: config.StringList{"a.example.com"}, Resources: config.StringList{"^/ok", "^/(bad"}, Policy: "deny"}), "access_control.rules[0].resources[1]", "invalid regex"},
+		{"rule_path_regex", rule(config.Rule{Domain: config.StringList{"a.example.com"}, Paths: config.StringList{"^/ok", "^/(bad"}, Policy: "deny"}), "access_control.rules[0].paths[1]", "invalid regex"},
 		{"rule_method", rule(config.Rule{Domain: config.StringList{"a.example.com"}, Methods: config.StringList{"GET", "NOT A METHOD"}, Policy: "deny"}), "access_control.rules[0].methods[1]", "HTTP method"},
 		{"rule_network", rule(config.Rule{Domain: config.StringList{"a.example.com"}, Networks: config.StringList{"10.0.0.0/40"}, Policy: "deny"}), "access_control.rules[0].networks[0]", "invalid CIDR"},
 		{"rule_subject_prefix", rule(config.Rule{Domain: config.StringList{"a.example.com"}, Subject: [][]string{{"group:a"}, {"user:b", "role:c"}}, Policy: "one_factor"}), "access_control.rules[0].subject[1][1]", "user:NAME or group:NAME"},

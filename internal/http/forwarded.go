@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"gate/internal/access"
 )
 
 // target is the original request a proxy asks about.
@@ -159,6 +161,11 @@ func checkTarget(t target, names headerNames) error {
 		if c := t.URI[i]; c <= ' ' || c == 0x7f || c == '#' {
 			return fmt.Errorf("%w: %s: forbidden character", errBadForwarding, names.uri)
 		}
+	}
+	// A path backends read in ways too different to judge once (%00, %u
+	// escapes, overlong UTF-8) is refused rather than guessed at.
+	if err := access.CheckPath(t.URI); err != nil {
+		return fmt.Errorf("%w: %w", errBadForwarding, err)
 	}
 	return nil
 }
