@@ -165,7 +165,7 @@ func checkTarget(t target, names headerNames) error {
 	// A path backends read in ways too different to judge once (%00, %u
 	// escapes, overlong UTF-8) is refused rather than guessed at.
 	if err := access.CheckPath(t.URI); err != nil {
-		return fmt.Errorf("%w: %w", errBadForwarding, err)
+		return fmt.Errorf("%w: %s: %w", errBadForwarding, names.uri, err)
 	}
 	return nil
 }
