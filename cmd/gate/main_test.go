@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"gate/internal/testkit"
 	"gate/internal/users"
 )
 
@@ -188,19 +189,8 @@ func TestHashPassword(t *testing.T) {
 	})
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestServeAndHealthcheck(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	path := writeConfig(t, addr, "")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)

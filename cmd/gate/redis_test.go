@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gate/internal/session/redistest"
+	"gate/internal/testkit"
 )
 
 const redisPassword = "redis-Pa55word-for-tests"
@@ -69,8 +70,8 @@ func TestValidateConfigNeverConnects(t *testing.T) {
 // ready once Redis comes up on the configured port, without a restart.
 func TestServeRedisDownAtStart(t *testing.T) {
 	redistest.LookPath(t, "redis-server")
-	redisPort := portOf(t, freeAddr(t))
-	addr := freeAddr(t)
+	redisPort := portOf(t, testkit.FreeAddr(t))
+	addr := testkit.FreeAddr(t)
 	path := writeConfig(t, addr, redisSection(redisPort))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gate/internal/testkit"
 )
 
 // mistakenRules is the rule set the examples once shipped: admins only on
@@ -70,7 +72,7 @@ func TestValidateConfigWarningsFixed(t *testing.T) {
 }
 
 func TestServeLogsWarnings(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	path := writeConfig(t, addr, mistakenRules)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)

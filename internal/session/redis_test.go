@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"gate/internal/session"
 	"gate/internal/session/redistest"
 	"gate/internal/session/sessiontest"
+	"gate/internal/testkit"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
@@ -345,7 +345,7 @@ func TestRedisConnectFailures(t *testing.T) {
 		}, "redis sentinel"},
 		{"nothing_listening", func(t testing.TB) config.Redis {
 			c := redistest.Config()
-			c.Host, c.Port = "127.0.0.1", closedPort(t)
+			c.Host, c.Port = "127.0.0.1", testkit.FreePort(t)
 			return c
 		}, "redis 127.0.0.1:"},
 	}
@@ -379,15 +379,4 @@ func TestRedisConnectFailures(t *testing.T) {
 			}
 		})
 	}
-}
-
-// closedPort returns a port nothing listens on.
-func closedPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

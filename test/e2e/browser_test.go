@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"gate/internal/testkit"
 )
 
 // TestBrowserLogin signs in and out with headless Chromium through nginx:
@@ -22,8 +24,8 @@ import (
 // On failure a screenshot of the page is saved into a kept temporary folder
 // whose path is logged; GATE_TEST_SCREENSHOTS=DIR saves one after every step.
 func TestBrowserLogin(t *testing.T) {
-	chromium := need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
-	nginx := need(t, "nginx", proxyKinds[0].how, "nginx")
+	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
+	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
 	s := startStack(t, proxyKinds[0], nginx)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

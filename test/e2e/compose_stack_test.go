@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gate/internal/testkit"
 )
 
 // TestComposeStackWithoutDocker runs what docker-compose.nginx.yml runs,
@@ -20,22 +22,22 @@ import (
 // changed), nginx with the shipped configuration, and the demo user. It
 // signs in, and checks that the session lives in Redis: it outlives gate.
 func TestComposeStackWithoutDocker(t *testing.T) {
-	redisServer := need(t, "redis", "Debian: apt-get install redis-server", "redis-server")
-	nginx := need(t, "nginx", proxyKinds[0].how, "nginx")
-	sh := need(t, "sh", "a POSIX shell", "sh")
+	redisServer := testkit.Need(t, "redis", "Debian: apt-get install redis-server", "redis-server")
+	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
+	sh := testkit.Need(t, "sh", "a POSIX shell", "sh")
 	dir := t.TempDir()
 
 	secrets := filepath.Join(dir, "secrets")
 	if out, err := exec.Command(sh, filepath.Join(repoRoot, "configs", "compose", "make-secrets.sh"), secrets).CombinedOutput(); err != nil {
 		t.Fatalf("make-secrets.sh: %v\n%s", err, out)
 	}
-	redisPort := freePort(t)
+	redisPort := testkit.FreePort(t)
 	redis := start(t, "redis", dir, exec.Command(redisServer, filepath.Join(secrets, "redis.conf"),
 		"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"))
 	redis.waitListen(t, redisPort)
 
 	s := &stack{kind: proxyKinds[0], echo: startEcho(t)}
-	s.ports.proxy, s.ports.app, s.ports.gate = freePort(t), s.echo.port, freePort(t)
+	s.ports.proxy, s.ports.app, s.ports.gate = testkit.FreePort(t), s.echo.port, testkit.FreePort(t)
 	env := []string{
 		"GATE_CONFIG=" + filepath.Join(repoRoot, "configs", "compose", "gate.yml"),
 		"GATE_SESSION_SECRET_FILE=" + filepath.Join(secrets, "session_secret"),

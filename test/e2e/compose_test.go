@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"gate/internal/config"
+	"gate/internal/testkit"
 )
 
 // composeFile is the part of a compose file these tests read.
@@ -145,7 +146,7 @@ func TestComposeGateConfig(t *testing.T) {
 // TestComposeSecrets runs the script that makes the stack's secrets: once
 // to make them, and again to check that it keeps them.
 func TestComposeSecrets(t *testing.T) {
-	sh := need(t, "sh", "a POSIX shell", "sh")
+	sh := testkit.Need(t, "sh", "a POSIX shell", "sh")
 	dir := filepath.Join(t.TempDir(), "secrets")
 	script := filepath.Join(repoRoot, "configs", "compose", "make-secrets.sh")
 	run := func() map[string]string {

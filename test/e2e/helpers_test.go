@@ -15,45 +15,6 @@ import (
 	"time"
 )
 
-// need returns the path of the first of programs found on PATH. When none
-// is, the test is skipped, or fails when GATE_TEST_REQUIRE names name; how
-// tells where to get it.
-func need(t testing.TB, name, how string, programs ...string) string {
-	t.Helper()
-	for _, p := range programs {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if required(name) {
-		t.Fatalf("%s is required (GATE_TEST_REQUIRE=%s) but none of %v is on PATH", name, os.Getenv("GATE_TEST_REQUIRE"), programs)
-	}
-	t.Skipf("%s not found on PATH (%s); set GATE_TEST_REQUIRE=%s to make this a failure", programs[0], how, name)
-	return ""
-}
-
-// required reports whether GATE_TEST_REQUIRE names name.
-func required(name string) bool {
-	for _, n := range strings.Split(os.Getenv("GATE_TEST_REQUIRE"), ",") {
-		if strings.TrimSpace(n) == name {
-			return true
-		}
-	}
-	return false
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1. For programs
-// that bind their own listener: the port is free when this returns.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // render returns a file of the repository with each old string replaced by
 // its new one. Every old string must occur: a config that no longer has the
 // line a test substitutes must fail the test, not pass it unchanged.

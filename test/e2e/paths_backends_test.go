@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gate/internal/testkit"
 )
 
 // The protected apps of the path matrix. Each finds the resource a request
@@ -41,31 +43,13 @@ type backend struct {
 func matrixBackends(t *testing.T) []backend {
 	t.Helper()
 	var bs []backend
-	if bin := lookProgram(t, "nginx", "Debian: apt-get install nginx", "nginx"); bin != "" {
+	if bin := testkit.Find(t, "nginx", "Debian: apt-get install nginx", "nginx"); bin != "" {
 		bs = append(bs, startFileBackend(t, bin))
 	}
-	if bin := lookProgram(t, "python3", "Debian: apt-get install python3", "python3"); bin != "" {
+	if bin := testkit.Find(t, "python3", "Debian: apt-get install python3", "python3"); bin != "" {
 		bs = append(bs, startPythonBackend(t, bin))
 	}
 	return append(bs, startGoBackend(t))
-}
-
-// lookProgram returns the path of the first of programs found on PATH. When
-// none is, it returns "" and logs why, or fails the test when
-// GATE_TEST_REQUIRE names name. Unlike need, a missing program skips only
-// the part of a test that uses it.
-func lookProgram(t testing.TB, name, how string, programs ...string) string {
-	t.Helper()
-	for _, p := range programs {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if required(name) {
-		t.Fatalf("%s is required (GATE_TEST_REQUIRE=%s) but none of %v is on PATH", name, os.Getenv("GATE_TEST_REQUIRE"), programs)
-	}
-	t.Logf("%s not found on PATH (%s): its part is left out; set GATE_TEST_REQUIRE=%s to make this a failure", programs[0], how, name)
-	return ""
 }
 
 // backendFiles are the files nginx serves; each holds the line naming it.
@@ -108,7 +92,7 @@ http {
 
 func startFileBackend(t *testing.T, bin string) backend {
 	t.Helper()
-	b := backend{name: "nginx-files", col: "fil", port: freePort(t)}
+	b := backend{name: "nginx-files", col: "fil", port: testkit.FreePort(t)}
 	root := fileRoot(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
@@ -147,7 +131,7 @@ func fileRoot(t *testing.T) string {
 // resolved.
 func startPythonBackend(t *testing.T, bin string) backend {
 	t.Helper()
-	b := backend{name: "python-wsgi", col: "wsg", port: freePort(t)}
+	b := backend{name: "python-wsgi", col: "wsg", port: testkit.FreePort(t)}
 	app, err := filepath.Abs(filepath.Join("testdata", "lenient_app.py"))
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gate/internal/testkit"
 )
 
 // TestPathMatrix is path confusion end to end (SPEC §5, §8.20): every
@@ -41,7 +43,7 @@ func TestPathMatrix(t *testing.T) {
 		for _, kind := range proxyKinds {
 			t.Run(kind.name, func(t *testing.T) {
 				t.Parallel()
-				bin := need(t, kind.name, kind.how, kind.programs...)
+				bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
 				m := startMatrix(t, kind, bin, backends)
 				cells := m.run(t, targets)
 				rec.add(kind.name, cells)
@@ -233,7 +235,7 @@ func startMatrix(t *testing.T, kind proxyKind, bin string, backends []backend) *
 	m := &matrix{kind: kind.name, cookies: map[string]string{}, metrics: &http.Client{Timeout: 5 * time.Second}}
 	for _, b := range backends {
 		s := &matrixStack{backend: b}
-		s.kind, s.ports = kind, ports{proxy: freePort(t), app: b.port}
+		s.kind, s.ports = kind, ports{proxy: testkit.FreePort(t), app: b.port}
 		m.stacks = append(m.stacks, s)
 	}
 	m.gate = startMatrixGate(t, m.stacks[0].ports.proxy)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"gate/internal/testkit"
 )
 
 // ports are the addresses of one stack, all on 127.0.0.1.
@@ -123,7 +125,7 @@ type stack struct {
 func startStack(t testing.TB, kind proxyKind, bin string) *stack {
 	t.Helper()
 	s := &stack{kind: kind, echo: startEcho(t)}
-	s.ports.proxy = freePort(t)
+	s.ports.proxy = testkit.FreePort(t)
 	s.ports.app = s.echo.port
 	s.gate, s.ports.gate = startGate(t, s.ports.proxy)
 	p := kind.start(t, bin, t.TempDir(), s.ports)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"gate/internal/testkit"
 )
 
 // target is a protected URL with an encoded path and a query string that
@@ -39,7 +41,7 @@ func TestProxies(t *testing.T) {
 	for _, kind := range proxyKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			t.Parallel()
-			bin := need(t, kind.name, kind.how, kind.programs...)
+			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
 			s := startStack(t, kind, bin)
 			s.run(t)
 		})

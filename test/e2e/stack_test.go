@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"gate/internal/testkit"
 )
 
 // The demo user the tests sign in as.
@@ -92,7 +94,7 @@ func runGate(t testing.TB, dir string, config func(port int) string) (*proc, int
 	t.Helper()
 	secret := filepath.Join(dir, "session_secret")
 	writeFile(t, secret, rand.Text()+rand.Text()+"\n")
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cfg := filepath.Join(dir, "gate.yml")
 	writeFile(t, cfg, config(port))
 

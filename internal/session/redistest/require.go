@@ -1,23 +1,13 @@
 package redistest
 
 import (
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
-)
 
-// Required reports whether GATE_TEST_REQUIRE names name, turning a skip
-// for lack of it into a failure.
-func Required(name string) bool {
-	for _, v := range strings.Split(os.Getenv("GATE_TEST_REQUIRE"), ",") {
-		if strings.EqualFold(strings.TrimSpace(v), name) {
-			return true
-		}
-	}
-	return false
-}
+	"gate/internal/testkit"
+)
 
 // LookPath returns the path of each program, in order. When one is missing
 // it skips the test, or fails it when GATE_TEST_REQUIRE names redis.
@@ -34,7 +24,7 @@ func LookPath(t testing.TB, programs ...string) []string {
 	}
 	if len(missing) > 0 {
 		msg := "redis tests need " + strings.Join(missing, ", ") + " on PATH (Debian/Ubuntu: apt-get install redis-server redis-sentinel redis-tools)"
-		if Required("redis") {
+		if testkit.Required("redis") {
 			t.Fatal(msg + "; GATE_TEST_REQUIRE names redis")
 		}
 		t.Skip(msg + "; set GATE_TEST_REQUIRE=redis to make this a failure")

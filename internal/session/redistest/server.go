@@ -19,6 +19,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"gate/internal/testkit"
 )
 
 // readyTimeout bounds the wait for a server to answer PING.
@@ -94,10 +96,10 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 	for attempt := 1; ; attempt++ {
 		s.Port = o.Port
 		if s.Port == 0 {
-			s.Port = freePort(t)
+			s.Port = testkit.FreePort(t)
 		}
 		if o.cluster {
-			s.BusPort = freePort(t)
+			s.BusPort = testkit.FreePort(t)
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
 		err := s.launch()
@@ -286,17 +288,6 @@ func (s *Server) ClientTLS() *tls.Config {
 		panic(err) // NewCerts made them; they always pair.
 	}
 	return &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, ServerName: ServerName}
-}
-
-// freePort asks the kernel for a free TCP port on 127.0.0.1.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // tempDir is a short directory removed when the test (or, shared, the
