@@ -102,8 +102,11 @@ type target struct {
 	// redis counts the commands of the Redis target's server, redisProc.
 	redis     *commandStats
 	redisProc *proc
-	// cpu adds up the CPU time spent during the target's turns.
-	cpu cpuShare
+	// cpu adds up the CPU time spent during the target's turns, commands
+	// the Redis commands sent then; rssKiB is the peak RSS seen.
+	cpu      cpuShare
+	commands int64
+	rssKiB   int
 }
 
 func run(args []string, out io.Writer) error {
@@ -117,121 +120,14 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	ctx := context.Background()
 
-	var targets []*target
-	defer func() {
-		for _, t := range targets {
-			t.p.stop()
-		}
-	}()
-	var redisProc *proc
-	defer func() { redisProc.stop() }()
-
-	var gateBin string
-	if o.targets["memory"] || o.targets["redis"] {
-		fmt.Fprintln(os.Stderr, "building gate …")
-		if gateBin, err = buildGate(dir, o.profile != ""); err != nil {
-			return err
-		}
+	b := &bench{o: o, dir: dir}
+	defer b.stop()
+	if err := b.start(); err != nil {
+		return err
 	}
-	if o.targets["floor"] {
-		p, err := startFloor(o.profile, false)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, &target{name: "floor", floor: true, p: p})
-	}
-	if o.targets["identity"] {
-		p, err := startFloor(o.profile, true)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, &target{name: "floor+headers", floor: true, p: p})
-	}
-	// gateTargets starts this tree's gate and, with -baseline, the other one
-	// right after it, so that the two take turns next to each other. What
-	// started comes back even with an error, so that it gets stopped.
-	gateTargets := func(name, file, redisCfg string) ([]*target, error) {
-		bins := []string{gateBin}
-		if o.baseline != "" {
-			bins = append(bins, o.baseline)
-		}
-		var ts []*target
-		for i, bin := range bins {
-			n, f := name, file
-			if i > 0 {
-				n, f = n+" (baseline)", f+"-baseline"
-			}
-			p, err := startGate(bin, dir, f, o.sessions, redisCfg, o.profile)
-			if err != nil {
-				return ts, err
-			}
-			ts = append(ts, &target{name: n, p: p})
-		}
-		return ts, nil
-	}
-	if o.targets["memory"] {
-		ts, err := gateTargets("gate memory", "gate-memory", "")
-		targets = append(targets, ts...)
-		if err != nil {
-			return err
-		}
-	}
-	if o.targets["redis"] {
-		if redisProc, err = startRedis(dir); err != nil {
-			return err
-		}
-		host, port, _ := strings.Cut(redisProc.addr, ":")
-		redisCfg := fmt.Sprintf("  redis:\n    host: %s\n    port: %s\n    maximum_active_connections: 8\n", host, port)
-		stats := newCommandStats(redisProc.addr)
-		defer stats.Close()
-		// Both gates share one Redis: each one's commands and Redis's CPU
-		// are counted during its own turns only.
-		ts, err := gateTargets("gate redis", "gate-redis", redisCfg)
-		for _, t := range ts {
-			t.redis, t.redisProc = stats, redisProc
-		}
-		targets = append(targets, ts...)
-		if err != nil {
-			return err
-		}
-	}
-
-	// Sessions: each gate logs its users in; the floors replay memory's
-	// requests (it ignores them, but the bytes on the wire are the same).
-	var shared [][]byte
-	for _, t := range targets {
-		if t.floor {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "logging in %d users on %s …\n", o.sessions, t.name)
-		cookies, err := login(ctx, t.p.addr, o.sessions, 8)
-		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
-		}
-		for i, c := range cookies {
-			t.reqs = append(t.reqs, authzRequest("gate", c, i))
-		}
-		if shared == nil {
-			shared = t.reqs
-		}
-	}
-	for _, t := range targets {
-		if t.reqs == nil {
-			if shared == nil {
-				for i := 0; i < o.sessions; i++ {
-					shared = append(shared, authzRequest("gate", "gate_session=placeholder", i))
-				}
-			}
-			t.reqs = shared
-		}
-	}
-
-	for _, t := range targets {
-		if err := warm(t.p.addr, t.reqs, o.conns); err != nil {
-			return fmt.Errorf("%s: warm-up: %w", t.name, err)
-		}
+	if err := b.prepare(context.Background()); err != nil {
+		return err
 	}
 	if o.profile != "" {
 		stop, err := profileClient(o.profile)
@@ -239,61 +135,21 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		defer stop()
-		for _, t := range targets {
+		for _, t := range b.targets {
 			t.p.startProfile()
 		}
 	}
-	results := make(map[string][]roundResult)
-	rss := make(map[string]int)
-	cmds := make(map[string]int64)
-	for round := 1; round <= o.rounds && len(targets) > 0; round++ {
-		for _, t := range targets {
-			var before int64
-			if t.redis != nil {
-				if before, err = t.redis.sent(); err != nil {
-					return err
-				}
-			}
-			c0 := t.cpuNow()
-			r := drive(t.p.addr, t.reqs, o.conns, o.duration)
-			t.cpu.add(t.cpuNow().sub(c0))
-			if t.redis != nil {
-				after, err := t.redis.sent()
-				if err != nil {
-					return err
-				}
-				cmds[t.name] += after - before
-			}
-			rss[t.name] = max(rss[t.name], t.p.rssKiB())
-			results[t.name] = append(results[t.name], r)
-			fmt.Fprintf(os.Stderr, "round %d %-12s %9.0f req/s  errors %d  non-200 %d\n", round, t.name, r.rps(), r.errors, r.non200)
-		}
+	results, err := b.measure()
+	if err != nil {
+		return err
 	}
-
-	var failures []string
-	var sums []summary
-	for _, t := range targets {
-		s := summarize(t.name, results[t.name])
-		s.rssKiB = rss[t.name]
-		s.cpu = t.cpu
-		if t.redis != nil && s.requests > 0 {
-			s.commandsPerReq = float64(cmds[t.name]) / float64(s.requests)
-			s.hasCommandStats = true
-		}
-		sums = append(sums, s)
-		if s.errors > 0 || (!t.floor && s.non200 > 0) {
-			failures = append(failures, fmt.Sprintf("%s: %d errors, %d non-200 answers", t.name, s.errors, s.non200))
-		}
-	}
-	if len(sums) > 0 {
-		printSummary(out, o, sums, results)
-	}
+	failures := b.report(out, results)
 
 	if o.burst > 0 && o.targets["redis"] {
-		b := burst(findTarget(targets, "gate redis"), o.burst)
+		r := burst(findTarget(b.targets, "gate redis"), o.burst)
 		fmt.Fprintf(out, "\nburst: %d connections at once against the Redis store (pool of 8): %d × 200, %d errors, %d false 401/302, %d other; slowest %s\n",
-			o.burst, b.ok, b.errors, b.loggedOut, b.other, fmtDur(b.slowest))
-		if b.errors > 0 || b.loggedOut > 0 || b.other > 0 {
+			o.burst, r.ok, r.errors, r.loggedOut, r.other, fmtDur(r.slowest))
+		if r.errors > 0 || r.loggedOut > 0 || r.other > 0 {
 			failures = append(failures, "burst: not every request answered 200")
 		}
 	}
@@ -306,6 +162,191 @@ func run(args []string, out io.Writer) error {
 		return errors.New(strings.Join(failures, "; "))
 	}
 	return nil
+}
+
+// bench is one run of the harness: its targets and what they share.
+type bench struct {
+	o       options
+	dir     string
+	gateBin string
+	targets []*target
+	// redisProc is the Redis server of the Redis targets; stats counts its
+	// commands.
+	redisProc *proc
+	stats     *commandStats
+}
+
+// stop ends every process the run started.
+func (b *bench) stop() {
+	for _, t := range b.targets {
+		t.p.stop()
+	}
+	if b.stats != nil {
+		b.stats.Close()
+	}
+	b.redisProc.stop()
+}
+
+// start builds gate when a gate target is asked for and starts every
+// target. What started is in b.targets even on error, so stop ends it.
+func (b *bench) start() error {
+	o := b.o
+	if o.targets["memory"] || o.targets["redis"] {
+		fmt.Fprintln(os.Stderr, "building gate …")
+		bin, err := buildGate(b.dir, o.profile != "")
+		if err != nil {
+			return err
+		}
+		b.gateBin = bin
+	}
+	for _, f := range []struct {
+		key, name string
+		headers   bool
+	}{{"floor", "floor", false}, {"identity", "floor+headers", true}} {
+		if !o.targets[f.key] {
+			continue
+		}
+		p, err := startFloor(o.profile, f.headers)
+		if err != nil {
+			return err
+		}
+		b.targets = append(b.targets, &target{name: f.name, floor: true, p: p})
+	}
+	if o.targets["memory"] {
+		if err := b.startGates("gate memory", "gate-memory", ""); err != nil {
+			return err
+		}
+	}
+	if o.targets["redis"] {
+		var err error
+		if b.redisProc, err = startRedis(b.dir); err != nil {
+			return err
+		}
+		host, port, _ := strings.Cut(b.redisProc.addr, ":")
+		redisCfg := fmt.Sprintf("  redis:\n    host: %s\n    port: %s\n    maximum_active_connections: 8\n", host, port)
+		b.stats = newCommandStats(b.redisProc.addr)
+		return b.startGates("gate redis", "gate-redis", redisCfg)
+	}
+	return nil
+}
+
+// startGates starts this tree's gate and, with -baseline, the other one
+// right after it, so that the two take turns next to each other. Both
+// Redis targets share one Redis: each one's commands and Redis's CPU are
+// counted during its own turns only.
+func (b *bench) startGates(name, file, redisCfg string) error {
+	bins := []string{b.gateBin}
+	if b.o.baseline != "" {
+		bins = append(bins, b.o.baseline)
+	}
+	for i, bin := range bins {
+		n, f := name, file
+		if i > 0 {
+			n, f = n+" (baseline)", f+"-baseline"
+		}
+		p, err := startGate(bin, b.dir, f, b.o.sessions, redisCfg, b.o.profile)
+		if err != nil {
+			return err
+		}
+		t := &target{name: n, p: p}
+		if redisCfg != "" {
+			t.redis, t.redisProc = b.stats, b.redisProc
+		}
+		b.targets = append(b.targets, t)
+	}
+	return nil
+}
+
+// prepare logs each gate's users in and warms every target up. The floors
+// replay the first gate's requests (they ignore them, but the bytes on the
+// wire are the same).
+func (b *bench) prepare(ctx context.Context) error {
+	var shared [][]byte
+	for _, t := range b.targets {
+		if t.floor {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "logging in %d users on %s …\n", b.o.sessions, t.name)
+		cookies, err := login(ctx, t.p.addr, b.o.sessions, 8)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		for i, c := range cookies {
+			t.reqs = append(t.reqs, authzRequest("gate", c, i))
+		}
+		if shared == nil {
+			shared = t.reqs
+		}
+	}
+	if shared == nil {
+		for i := 0; i < b.o.sessions; i++ {
+			shared = append(shared, authzRequest("gate", "gate_session=placeholder", i))
+		}
+	}
+	for _, t := range b.targets {
+		if t.reqs == nil {
+			t.reqs = shared
+		}
+		if err := warm(t.p.addr, t.reqs, b.o.conns); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", t.name, err)
+		}
+	}
+	return nil
+}
+
+// measure drives the targets in interleaved rounds and returns each
+// target's rounds; peak RSS, CPU and Redis commands go into the targets.
+func (b *bench) measure() (map[string][]roundResult, error) {
+	results := make(map[string][]roundResult)
+	for round := 1; round <= b.o.rounds && len(b.targets) > 0; round++ {
+		for _, t := range b.targets {
+			var before int64
+			if t.redis != nil {
+				var err error
+				if before, err = t.redis.sent(); err != nil {
+					return nil, err
+				}
+			}
+			c0 := t.cpuNow()
+			r := drive(t.p.addr, t.reqs, b.o.conns, b.o.duration)
+			t.cpu.add(t.cpuNow().sub(c0))
+			if t.redis != nil {
+				after, err := t.redis.sent()
+				if err != nil {
+					return nil, err
+				}
+				t.commands += after - before
+			}
+			t.rssKiB = max(t.rssKiB, t.p.rssKiB())
+			results[t.name] = append(results[t.name], r)
+			fmt.Fprintf(os.Stderr, "round %d %-12s %9.0f req/s  errors %d  non-200 %d\n", round, t.name, r.rps(), r.errors, r.non200)
+		}
+	}
+	return results, nil
+}
+
+// report prints the summary table and returns what went wrong: errors, and
+// answers other than 200 from gate.
+func (b *bench) report(out io.Writer, results map[string][]roundResult) []string {
+	var failures []string
+	var sums []summary
+	for _, t := range b.targets {
+		s := summarize(t.name, results[t.name])
+		s.rssKiB = t.rssKiB
+		s.cpu = t.cpu
+		if t.redis != nil && s.requests > 0 {
+			s.commandsPerReq = float64(t.commands) / float64(s.requests)
+			s.hasCommandStats = true
+		}
+		sums = append(sums, s)
+		if s.errors > 0 || (!t.floor && s.non200 > 0) {
+			failures = append(failures, fmt.Sprintf("%s: %d errors, %d non-200 answers", t.name, s.errors, s.non200))
+		}
+	}
+	if len(sums) > 0 {
+		printSummary(out, b.o, sums, results)
+	}
+	return failures
 }
 
 // cpuShare is CPU time spent during a target's turns, by process.
