@@ -217,15 +217,18 @@ func (f *File) startWatch() error {
 	return nil
 }
 
-// watch reloads after each burst of events in the watched directories.
-// Events are not filtered by name: the name that changes may be a symlink
-// level above the file. Reload skips unchanged content, so unrelated events
-// cost one small file read.
+// watch reloads debounce after the first event of each burst in the
+// watched directories. Events are not filtered by name: the name that
+// changes may be a symlink level above the file. Reload skips unchanged
+// content, so unrelated events cost one small file read. The delay does
+// not restart with every event: a file written continuously beside the
+// users file (a log) would otherwise put a revocation off for ever.
 func (f *File) watch() {
 	defer close(f.done)
 	timer := time.NewTimer(debounce)
 	timer.Stop()
 	defer timer.Stop()
+	pending := false
 	for {
 		select {
 		case <-f.stop:
@@ -234,9 +237,10 @@ func (f *File) watch() {
 			if !ok {
 				return
 			}
-			if ev.Op == fsnotify.Chmod {
+			if ev.Op == fsnotify.Chmod || pending {
 				continue
 			}
+			pending = true
 			timer.Reset(debounce)
 		case err, ok := <-f.watcher.Errors:
 			if !ok {
@@ -244,6 +248,7 @@ func (f *File) watch() {
 			}
 			f.log.Warn().Err(err).Str("file", f.path).Msg("users file: watch error")
 		case <-timer.C:
+			pending = false
 			f.reloadAndLog()
 		}
 	}

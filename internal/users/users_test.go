@@ -429,6 +429,33 @@ func TestWatch(t *testing.T) {
 	eventually(t, "dave is disabled", func() bool { _, ok := f.Lookup("dave"); return !ok })
 }
 
+// TestWatch_busyDirectory: a file written without pause beside the users
+// file (a log, say) must not put a reload off: a disabled user is seen
+// within the usual delay.
+func TestWatch_busyDirectory(t *testing.T) {
+	f, p := open(t, goodFile(t), true)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		log := filepath.Join(filepath.Dir(p), "gate.log")
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if fh, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+					_, _ = fh.WriteString("request\n")
+					_ = fh.Close()
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	writeFile(t, filepath.Dir(p), strings.Replace(goodFile(t), "disabled: false", "disabled: true", 1))
+	eventually(t, "bob is disabled", func() bool { _, ok := f.Lookup("bob"); return !ok })
+}
+
 // TestWatch_configMap replays how kubelet updates a mounted ConfigMap: the
 // file is a symlink through "..data", which is atomically repointed at a new
 // timestamped directory.

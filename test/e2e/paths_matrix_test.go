@@ -313,21 +313,32 @@ func (s *matrixStack) waitServed(t *testing.T) {
 // value that carries the session.
 func login(t *testing.T, s *stack, u matrixUser) string {
 	t.Helper()
+	c := tryLogin(t, s, u)
+	if c == "" {
+		t.Fatalf("login %s failed", u.name)
+	}
+	return c
+}
+
+// tryLogin is login that returns "" when the login is refused.
+func tryLogin(t *testing.T, s *stack, u matrixUser) string {
+	t.Helper()
 	c := client(t, s.ports.proxy)
 	form := url.Values{"username": {u.name}, "password": {u.password}, "rd": {s.appURL(publicPage)}}
 	resp := s.do(t, c, http.MethodPost, s.portalURL("/api/login"), strings.NewReader(form.Encode()), http.Header{
 		"Content-Type": {"application/x-www-form-urlencoded"},
 		"Origin":       {s.portalOrigin()},
 	})
-	if got, want := resp.StatusCode, http.StatusFound; got != want {
-		t.Fatalf("login %s: status = %d; want %d\n%s", u.name, got, want, readAll(t, resp))
+	if resp.StatusCode != http.StatusFound {
+		t.Logf("login %s: status = %d; want 302", u.name, resp.StatusCode)
+		return ""
 	}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "gate_session" && ck.Value != "" {
 			return ck.Name + "=" + ck.Value
 		}
 	}
-	t.Fatalf("login %s: no gate_session cookie", u.name)
+	t.Logf("login %s: no gate_session cookie", u.name)
 	return ""
 }
 

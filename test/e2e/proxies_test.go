@@ -118,6 +118,8 @@ type stack struct {
 	ports ports
 	echo  *echoServer
 	gate  *proc
+	// users is gate's users file, which gate watches.
+	users string
 }
 
 // startStack starts gate, the echo app and the proxy, and returns once a
@@ -127,7 +129,7 @@ func startStack(t testing.TB, kind proxyKind, bin string) *stack {
 	s := &stack{kind: kind, echo: startEcho(t)}
 	s.ports.proxy = testkit.FreePort(t)
 	s.ports.app = s.echo.port
-	s.gate, s.ports.gate = startGate(t, s.ports.proxy)
+	s.gate, s.ports.gate, s.users = startGate(t, s.ports.proxy)
 	p := kind.start(t, bin, t.TempDir(), s.ports)
 	c := client(t, s.ports.proxy)
 	ready := s.appURL("/public/ready")

@@ -55,6 +55,7 @@ portal:
 authentication_backend:
   file:
     path: '%[3]s'
+    watch: true
 access_control:
   default_policy: deny
   rules:
@@ -72,8 +73,9 @@ session:
 `
 
 // startGate runs the gate binary on a free port with the portal at
-// proxyPort, and returns it and its port once /healthz answers.
-func startGate(t testing.TB, proxyPort int) (*proc, int) {
+// proxyPort, and returns it, its port and its (watched) users file once
+// /healthz answers.
+func startGate(t testing.TB, proxyPort int) (*proc, int, string) {
 	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.yml")
@@ -84,7 +86,8 @@ func startGate(t testing.TB, proxyPort int) (*proc, int) {
     email: %s
     groups: [admins, dev]
 `, aliceName, aliceDisp, cheapHash(alicePass), aliceEmail))
-	return runGate(t, dir, func(port int) string { return fmt.Sprintf(gateConfig, port, proxyPort, users) })
+	p, port := runGate(t, dir, func(port int) string { return fmt.Sprintf(gateConfig, port, proxyPort, users) })
+	return p, port, users
 }
 
 // runGate runs the gate binary on a free port with the configuration that
