@@ -115,18 +115,29 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// ParsePrefixes parses server.trusted_proxies or a rule's networks with
-// ParsePrefix; the error names the first bad entry.
-func ParsePrefixes(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		p, err := ParsePrefix(s)
+// TrustedPrefixes parses server.trusted_proxies with ParsePrefix. The
+// error joins one Problem per bad entry, naming its key
+// (server.trusted_proxies[1]).
+func (s Server) TrustedPrefixes() ([]netip.Prefix, error) {
+	var ps problems
+	out := s.trustedPrefixes(&ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s Server) trustedPrefixes(ps *problems) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(s.TrustedProxies))
+	for i, entry := range s.TrustedProxies {
+		p, err := ParsePrefix(entry)
 		if err != nil {
-			return nil, err
+			ps.add(indexKey("server.trusted_proxies", i), "%v", err)
+			continue
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out
 }
 
 // IsToken reports whether s is an RFC 9110 token: the syntax of a method

@@ -42,11 +42,7 @@ func (c *Config) validateServer(ps *problems) {
 	positive(ps, "server.read_timeout", s.ReadTimeout)
 	positive(ps, "server.write_timeout", s.WriteTimeout)
 	positive(ps, "server.idle_timeout", s.IdleTimeout)
-	for i, p := range s.TrustedProxies {
-		if _, err := ParsePrefix(p); err != nil {
-			ps.add(indexKey("server.trusted_proxies", i), "%v", err)
-		}
-	}
+	s.trustedPrefixes(ps)
 }
 
 func (c *Config) validateLog(ps *problems) {
