@@ -74,7 +74,7 @@ func TestTrustedPrefixes(t *testing.T) {
 }
 
 func TestTrustedPrefixesErrors(t *testing.T) {
-	for _, in := range []string{"", "10.0.0.0/33", "10.0.0", "fe80::1%eth0", "proxy", "10.0.0.0/8/8"} {
+	for _, in := range []string{"", "10.0.0.0/33", "10.0.0", "fe80::1%eth0", "proxy", "10.0.0.0/8/8", "::ffff:10.0.0.0/88", " 10.0.0.0/8"} {
 		t.Run(strings.NewReplacer("/", "_", ".", "_", ":", "_").Replace(in), func(t *testing.T) {
 			_, err := config.Server{TrustedProxies: []string{"10.0.0.0/8", in}}.TrustedPrefixes()
 			wantProblem(t, err, "server.trusted_proxies[1]", "invalid CIDR")
