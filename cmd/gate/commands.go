@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"gate/internal/access"
+	"github.com/rs/zerolog"
+
 	"gate/internal/config"
 	"gate/internal/users"
 )
@@ -58,30 +59,28 @@ func loadConfig(args []string, name string, getenv func(string) string) (*config
 	return config.Load(paths, getenv)
 }
 
+// cmdValidate loads the configuration and runs what serve runs before it
+// opens anything (prepare), and reads the users file as serve does, so
+// that a configuration it accepts is one serve starts with. It connects to
+// nothing.
 func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := loadConfig(args, "validate-config", getenv)
 	if err != nil {
 		return err
 	}
-	rules, err := compileRules(cfg)
-	if err != nil {
+	st, err := prepare(cfg, io.Discard)
+	dir, uerr := openUsers(cfg, false, zerolog.Nop())
+	if uerr == nil {
+		_ = dir.Close()
+	}
+	if err := errors.Join(err, uerr); err != nil {
 		return err
 	}
-	for _, w := range rules.Warnings() {
+	for _, w := range st.rules.Warnings() {
 		fmt.Fprintf(stdout, "warning: %s\n", w)
 	}
 	fmt.Fprintln(stdout, "configuration is valid")
 	return nil
-}
-
-// compileRules compiles the access rules as serve does, so that
-// validate-config reports what serve would refuse or warn about.
-func compileRules(cfg *config.Config) (*access.Rules, error) {
-	rules, err := access.New(cfg.AccessControl, cfg.Session.Domain)
-	if err != nil {
-		return nil, fmt.Errorf("access_control: %w", err)
-	}
-	return rules, nil
 }
 
 // maxPasswordInput bounds what hash-password reads from stdin.

@@ -18,15 +18,13 @@ import (
 // reachability. It does not connect: gate starts while Redis is down,
 // /readyz and authz answer 503 until it answers, and the client reconnects
 // by itself. stop ends the watcher and closes the client.
-func openRedis(rc config.Redis, secret string, log zerolog.Logger) (store *session.Redis, counters *session.RedisCounters, stop func(), err error) {
+func openRedis(rc config.Redis, plan *redisconn.Plan, secret string, log zerolog.Logger) (store *session.Redis, counters *session.RedisCounters, stop func(), err error) {
 	// go-redis logs each failed dial itself; those lines go to debug, and
 	// the watcher reports the outage once per back-off step.
 	redis.SetLogger(redisLogger{log})
 
-	client, plan, err := redisconn.New(rc)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	// plan is rc as prepare resolved it.
+	client := plan.NewClient()
 	store, err = session.NewRedis(client, session.RedisOptions{Secret: secret, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		_ = client.Close()

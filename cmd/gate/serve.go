@@ -14,12 +14,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"gate/internal/config"
-	"gate/internal/cookie"
 	gatehttp "gate/internal/http"
-	"gate/internal/regulation"
 	"gate/internal/revoke"
 	"gate/internal/session"
-	"gate/internal/users"
 )
 
 // shutdownGrace is how long in-flight requests may finish after SIGTERM.
@@ -30,20 +27,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	st, err := prepare(cfg, stderr)
 	if err != nil {
 		return err
 	}
-	srv, cleanup, err := build(cfg, log)
+	log := st.log
+	srv, cleanup, err := build(cfg, st)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
-	network, addr, err := config.ParseAddress(cfg.Server.Address)
-	if err != nil {
-		return fmt.Errorf("server.address: %w", err)
-	}
+	network, addr := st.network, st.address
 	if network == "unix" {
 		// A socket left by a previous run would make Listen fail; anything
 		// else at that path is not ours to delete.
@@ -89,8 +84,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-// build wires the server from a validated configuration.
-func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), error) {
+// build wires the server from a validated configuration and the parts
+// prepare built from it, opening what needs I/O: the users file and its
+// watcher, the session store, the Redis client.
+func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
+	log := st.log
 	var closers []func()
 	cleanup := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -102,52 +100,37 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 		return nil, nil, err
 	}
 
-	dir, err := users.Open(cfg.AuthenticationBackend.File.Path, cfg.AuthenticationBackend.File.Watch, log)
-	if err != nil {
-		return fail(fmt.Errorf("authentication_backend.file.path: %w", err))
-	}
-	closers = append(closers, func() { _ = dir.Close() })
-
-	rules, err := compileRules(cfg)
+	dir, err := openUsers(cfg, cfg.AuthenticationBackend.File.Watch, log)
 	if err != nil {
 		return fail(err)
 	}
-	for _, w := range rules.Warnings() {
-		log.Warn().Msg("warning: " + w.String())
-	}
-	trusted, err := config.ParsePrefixes(cfg.Server.TrustedProxies)
-	if err != nil {
-		return fail(fmt.Errorf("server.trusted_proxies: %w", err))
-	}
+	closers = append(closers, func() { _ = dir.Close() })
 
-	cookies, err := cookie.FromSecret(cookie.Config{
-		Name:     cfg.Session.Name,
-		Domain:   cfg.Session.Domain,
-		Secure:   strings.HasPrefix(cfg.Portal.URL, "https://"),
-		SameSite: sameSite(cfg.Session.SameSite),
-	}, cfg.Session.Secret)
-	if err != nil {
-		return fail(fmt.Errorf("session: %w", err))
+	for _, w := range st.rules.Warnings() {
+		log.Warn().Msg("warning: " + w.String())
 	}
 
 	var (
-		store    session.Store
-		counters regulation.Counters
+		store session.Store
+		reg   = st.regulator
 		// activeSessions feeds the gauge; the memory store only, as counting
 		// Redis sessions would mean scanning the keyspace.
 		activeSessions func() float64
 	)
 	if rc := cfg.Session.Redis; rc != nil {
-		rs, rcounters, closeRedis, err := openRedis(*rc, cfg.Session.Secret, log)
+		rs, rcounters, closeRedis, err := openRedis(*rc, st.redis, cfg.Session.Secret, log)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, closeRedis)
-		store, counters = rs, rcounters
+		store = rs
+		if reg, err = newRegulator(cfg, rcounters); err != nil {
+			return fail(atKey("regulation", err))
+		}
 	} else {
 		mem := session.NewMemory(session.MemoryOptions{})
 		closers = append(closers, func() { _ = mem.Close() })
-		store, counters = mem, regulation.NewMemoryCounters(regulation.MemoryOptions{})
+		store = mem
 		activeSessions = func() float64 { return float64(mem.Len()) }
 	}
 	// A new password hash, a disabled or removed user in the users file
@@ -156,27 +139,22 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 	closers = append(closers, revoker.Close)
 	dir.OnRevoke(revoker.Revoke)
 
-	reg, err := regulation.New(cfg.Regulation, counters, cfg.Session.Secret)
-	if err != nil {
-		return fail(fmt.Errorf("regulation: %w", err))
-	}
-
 	var metrics *gatehttp.Metrics
 	if cfg.Metrics.Enabled {
 		metrics = gatehttp.NewMetrics(activeSessions)
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:           store,
-		Cookies:            cookies,
+		Cookies:            st.cookies,
 		Users:              dir,
-		Rules:              rules,
+		Rules:              st.rules,
 		Regulator:          reg,
 		Logger:             log,
 		Metrics:            metrics,
 		PortalURL:          cfg.Portal.URL,
 		DefaultRedirectURL: cfg.Portal.DefaultRedirectURL,
 		Domain:             cfg.Session.Domain,
-		TrustedProxies:     trusted,
+		TrustedProxies:     st.trusted,
 		Expiration:         cfg.Session.Expiration,
 		Inactivity:         cfg.Session.Inactivity,
 		RememberMe:         cfg.Session.RememberMe,

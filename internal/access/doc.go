@@ -1,10 +1,13 @@
 // Package access decides, for one request, whether it may pass, must log in
 // first, or is forbidden, from the ordered access_control rules.
 //
-// It owns rule compilation (domains, regexes, methods, networks, subjects,
-// policies), the warnings about rule sets that let in what they seem to
-// keep out (Rules.Warnings), and the normalization of request paths before
-// paths and resources are matched. It does not own sessions, users or HTTP:
+// It owns matching the rules, the warnings about rule sets that let in
+// what they seem to keep out (Rules.Warnings), and the normalization of
+// request paths before paths and resources are matched. The rules' values
+// (domains, regexes, methods, networks, subjects, policies) are parsed by
+// package config (AccessControl.Parsed), the same parse Validate reports
+// from, and "is this host under the session domain" is
+// config.WithinDomain. It does not own sessions, users or HTTP:
 // the caller hands it the original request's method, host, raw path and
 // client address, and the authenticated subject if there is one.
 //
@@ -27,6 +30,7 @@
 // file systems serve /ADMIN as /admin; write '(?i)^/admin' for them), and
 // Windows' trailing dots and spaces (/admin. is /admin to IIS).
 //
-// Rules are compiled once by New; Decide compiles nothing and, for a path
-// that is already normal, allocates nothing.
+// Rules are built once by New, from regexes compiled once by config;
+// Decide compiles nothing and, for a path that is already normal,
+// allocates nothing.
 package access

@@ -56,26 +56,14 @@ type Subject struct {
 	Groups []string
 }
 
-// policy is what a rule, or the default, decides.
-type policy uint8
+// policy is what a rule, or the default, decides; config parses it.
+type policy = config.Policy
 
 const (
-	policyDeny policy = iota
-	policyBypass
-	policyOneFactor
+	policyDeny      = config.PolicyDeny
+	policyBypass    = config.PolicyBypass
+	policyOneFactor = config.PolicyOneFactor
 )
-
-// String returns the policy's configuration name, for messages.
-func (p policy) String() string {
-	switch p {
-	case policyBypass:
-		return "bypass"
-	case policyOneFactor:
-		return "one_factor"
-	default:
-		return "deny"
-	}
-}
 
 // Rules is a compiled access_control section. It is immutable and safe for
 // concurrent use.
@@ -104,115 +92,36 @@ type rule struct {
 }
 
 // term is one "user:x" or "group:y" condition.
-type term struct {
-	group bool
-	name  string
-}
+type term = config.SubjectTerm
 
-// New compiles ac for a session cookie scoped to sessionDomain. It reports
-// every problem at once, each naming its key path
-// (access_control.rules[0].networks[1]).
+// New builds the rules of ac for a session cookie scoped to sessionDomain.
+// The values are config's parse (AccessControl.Parsed), which Validate has
+// run already: a validated configuration always builds, and its regexes
+// are not compiled a second time. It reports every problem at once, each
+// naming its key path (access_control.rules[0].networks[1]).
 func New(ac config.AccessControl, sessionDomain string) (*Rules, error) {
-	var errs []error
-	bad := func(key string, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	parsed, err := ac.Parsed()
+	domain, derr := config.ParseDomain(sessionDomain)
+	if derr != nil {
+		derr = fmt.Errorf("session.domain: %w", derr)
 	}
-
-	r := &Rules{domain: canonicalHost(strings.TrimPrefix(sessionDomain, "."))}
-	if r.domain == "" {
-		bad("session.domain", "must not be empty")
-	}
-	var ok bool
-	if r.defaultPolicy, ok = parsePolicy(ac.DefaultPolicy); !ok {
-		bad("access_control.default_policy", "%s", policyProblem(ac.DefaultPolicy))
-	}
-
-	for i, cr := range ac.Rules {
-		key := fmt.Sprintf("access_control.rules[%d]", i)
-		var rl rule
-		if rl.policy, ok = parsePolicy(cr.Policy); !ok {
-			bad(key+".policy", "%s", policyProblem(cr.Policy))
-		}
-		for j, d := range cr.Domain {
-			k := fmt.Sprintf("%s.domain[%d]", key, j)
-			d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-			switch {
-			case d == "":
-				bad(k, "must not be empty")
-			case d == "*":
-				bad(k, "a lone * is not allowed; leave domain out to match every host")
-			case strings.Contains(d, "{"):
-				bad(k, "placeholders such as {user} are not supported")
-			case strings.HasPrefix(d, "*.") && !strings.Contains(d[2:], "*") && validHost(d[2:]):
-				rl.suffixes = append(rl.suffixes, d[1:])
-			case !strings.Contains(d, "*") && validHost(d):
-				rl.hosts = append(rl.hosts, d)
-			default:
-				bad(k, "must be a host name, optionally starting with *. (got %q)", d)
-			}
-		}
-		for j, s := range cr.DomainRegex {
-			re, err := regexp.Compile(s)
-			if err != nil {
-				bad(fmt.Sprintf("%s.domain_regex[%d]", key, j), "invalid regex: %v", err)
-				continue
-			}
-			rl.hostRegex = append(rl.hostRegex, re)
-		}
-		for j, s := range cr.Resources {
-			re, err := regexp.Compile(s)
-			if err != nil {
-				bad(fmt.Sprintf("%s.resources[%d]", key, j), "invalid regex: %v", err)
-				continue
-			}
-			rl.resources = append(rl.resources, re)
-			r.needPath = true
-		}
-		for j, s := range cr.Paths {
-			re, err := regexp.Compile(s)
-			if err != nil {
-				bad(fmt.Sprintf("%s.paths[%d]", key, j), "invalid regex: %v", err)
-				continue
-			}
-			rl.paths = append(rl.paths, re)
-			r.needPath = true
-		}
-		for j, m := range cr.Methods {
-			m = strings.ToUpper(strings.TrimSpace(m))
-			if !isToken(m) {
-				bad(fmt.Sprintf("%s.methods[%d]", key, j), "must be an HTTP method (got %q)", m)
-				continue
-			}
-			rl.methods = append(rl.methods, m)
-		}
-		for j, n := range cr.Networks {
-			p, err := parseNetwork(n)
-			if err != nil {
-				bad(fmt.Sprintf("%s.networks[%d]", key, j), "must be an IP address or CIDR (got %q)", n)
-				continue
-			}
-			rl.networks = append(rl.networks, p)
-		}
-		for j, and := range cr.Subject {
-			if len(and) == 0 {
-				bad(fmt.Sprintf("%s.subject[%d]", key, j), "must not be empty")
-				continue
-			}
-			terms := make([]term, 0, len(and))
-			for k, s := range and {
-				t, ok := parseTerm(s)
-				if !ok {
-					bad(fmt.Sprintf("%s.subject[%d][%d]", key, j, k), "must be user:NAME or group:NAME (got %q)", s)
-					continue
-				}
-				terms = append(terms, t)
-			}
-			rl.subjects = append(rl.subjects, terms)
-		}
-		r.rules = append(r.rules, rl)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(err, derr); err != nil {
 		return nil, err
+	}
+	r := &Rules{defaultPolicy: parsed.DefaultPolicy, domain: domain}
+	for _, p := range parsed.Rules {
+		r.rules = append(r.rules, rule{
+			hosts:     p.Hosts,
+			suffixes:  p.Suffixes,
+			hostRegex: p.DomainRegex,
+			resources: p.Resources,
+			paths:     p.Paths,
+			methods:   p.Methods,
+			networks:  p.Networks,
+			subjects:  p.Subject,
+			policy:    p.Policy,
+		})
+		r.needPath = r.needPath || len(p.Resources)+len(p.Paths) > 0
 	}
 	return r, nil
 }
@@ -378,11 +287,11 @@ func (rl *rule) admits(subj *Subject) bool {
 outer:
 	for _, and := range rl.subjects {
 		for _, t := range and {
-			if t.group {
-				if !hasGroup(subj.Groups, t.name) {
+			if t.Group {
+				if !hasGroup(subj.Groups, t.Name) {
 					continue outer
 				}
-			} else if subj.User != t.name {
+			} else if subj.User != t.Name {
 				continue outer
 			}
 		}
@@ -400,10 +309,8 @@ func hasGroup(groups []string, g string) bool {
 	return false
 }
 
-func (r *Rules) inDomain(host string) bool {
-	return host == r.domain ||
-		len(host) > len(r.domain) && strings.HasSuffix(host, r.domain) && host[len(host)-len(r.domain)-1] == '.'
-}
+// inDomain reports whether host receives the session cookie.
+func (r *Rules) inDomain(host string) bool { return config.WithinDomain(host, r.domain) }
 
 // canonicalHost lower-cases host and drops a port and one trailing dot.
 // It does not allocate when host is already lower-case.
@@ -417,96 +324,4 @@ func canonicalHost(host string) string {
 	}
 	host = strings.TrimSuffix(host, ".")
 	return strings.ToLower(host)
-}
-
-func parsePolicy(s string) (policy, bool) {
-	switch s {
-	case "deny":
-		return policyDeny, true
-	case "bypass":
-		return policyBypass, true
-	case "one_factor":
-		return policyOneFactor, true
-	}
-	return policyDeny, false
-}
-
-func policyProblem(s string) string {
-	if s == "two_factor" {
-		return "two_factor is not supported: gate authenticates with one factor; use one_factor or deny"
-	}
-	return fmt.Sprintf("must be deny, bypass or one_factor (got %q)", s)
-}
-
-func parseTerm(s string) (term, bool) {
-	kind, name, ok := strings.Cut(s, ":")
-	if !ok || name == "" {
-		return term{}, false
-	}
-	switch kind {
-	case "user":
-		return term{name: name}, true
-	case "group":
-		return term{group: true, name: name}, true
-	}
-	return term{}, false
-}
-
-// parseNetwork accepts a CIDR or a single address. IPv4-mapped IPv6 forms are
-// unmapped, as client addresses are, so that ::ffff:10.0.0.0/104 and
-// 10.0.0.0/8 mean the same.
-func parseNetwork(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	if a := p.Addr(); a.Is4In6() {
-		if p.Bits() < 96 {
-			return netip.Prefix{}, errors.New("mapped prefix shorter than /96")
-		}
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p.Masked(), nil
-}
-
-// validHost accepts the characters of a host name, or a bracketed IPv6
-// literal. A port is refused: request hosts are compared without one.
-func validHost(h string) bool {
-	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		a, err := netip.ParseAddr(h[1 : len(h)-1])
-		return err == nil && a.Is6()
-	}
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of a method.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

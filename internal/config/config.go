@@ -67,6 +67,9 @@ type Rule struct {
 	// that must all hold.
 	Subject [][]string `koanf:"subject"`
 	Policy  string     `koanf:"policy"`
+
+	// parsed is what Validate made of the rule, for AccessControl.Parsed.
+	parsed *parsedRule
 }
 
 // Regulation bans users and clients after repeated failed logins.

@@ -8,8 +8,33 @@
 // users file says, belong to the session store and the users package; this
 // package only checks that the users file can be opened.
 //
-// It also holds the parsers that turn validated strings into what other
-// packages use (ParseAddress, ParsePrefixes, ParseTLSVersion, ReadPEM), so
-// that a value is read the same way when it is checked and when it is used.
-// It imports no other gate package.
+// # One parser per value
+//
+// Each value has one parser, here, and Validate reports what that parser
+// refuses; the packages that use a value call the same parser, or take
+// its result, and trust it. A value is therefore read the same way when
+// it is checked and when it is used, and a configuration Validate accepts
+// is one every constructor accepts:
+//
+//   - durations: ParseDuration;
+//   - listen address and networks: ParseAddress, ParsePrefix,
+//     Server.TrustedPrefixes;
+//   - domains: ParseDomain (session.domain), ParseRuleDomain, and
+//     WithinDomain, the one "is this host under the session domain"
+//     (portal, access rules, login redirects);
+//   - methods and cookie names: IsToken, the RFC 9110 token check, and
+//     ParseMethod;
+//   - the session cookie's name, domain and SameSite against the cookie
+//     prefix rules browsers apply: SessionCookie.Check, which cookie.New
+//     runs too;
+//   - the access rules, regexes included: AccessControl.Parsed, which
+//     Validate fills so that each regex is compiled once;
+//   - the Redis section, its URL forms and TLS: ParseRedisURL and
+//     Redis.Endpoint, from which the Redis client is built;
+//   - portal URLs: ParseSiteURL.
+//
+// Imports go one way: package config imports no other gate package, and
+// access, cookie, http, redisconn and regulation import config. A check
+// that needs another package's knowledge is therefore written here and
+// called from there, never the reverse.
 package config

@@ -86,17 +86,23 @@ func validHostname(h string) bool {
 	return true
 }
 
-// ParsePrefix parses a CIDR or a bare IP address; a bare address is the
-// prefix of that one address (/32 or /128). IPv4-mapped IPv6 forms are
-// unmapped, because Go reports IPv4 peers as plain IPv4 addresses and a
-// mapped prefix would never match them.
+// ParsePrefix parses a CIDR or a bare IP address (server.trusted_proxies,
+// a rule's networks); a bare address is the prefix of that one address
+// (/32 or /128). IPv4-mapped IPv6 forms are unmapped, because Go reports
+// IPv4 peers as plain IPv4 addresses and a mapped prefix would never match
+// them: ::ffff:10.0.0.0/104 is 10.0.0.0/8. A mapped prefix shorter than
+// /96 is refused: it reaches beyond the mapped range, and no IPv4 network
+// says what it means.
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
 		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: an IPv4-mapped prefix must be /96 or longer (write the IPv4 network, such as 10.0.0.0/8)", s)
+			}
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		return p.Masked(), nil
@@ -109,18 +115,56 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// ParsePrefixes parses server.trusted_proxies or a rule's networks with
-// ParsePrefix; the error names the first bad entry.
-func ParsePrefixes(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		p, err := ParsePrefix(s)
+// TrustedPrefixes parses server.trusted_proxies with ParsePrefix. The
+// error joins one Problem per bad entry, naming its key
+// (server.trusted_proxies[1]).
+func (s Server) TrustedPrefixes() ([]netip.Prefix, error) {
+	var ps problems
+	out := s.trustedPrefixes(&ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s Server) trustedPrefixes(ps *problems) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(s.TrustedProxies))
+	for i, entry := range s.TrustedProxies {
+		p, err := ParsePrefix(entry)
 		if err != nil {
-			return nil, err
+			ps.add(indexKey("server.trusted_proxies", i), "%v", err)
+			continue
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out
+}
+
+// IsToken reports whether s is an RFC 9110 token: the syntax of a method
+// and of a cookie name. It is the one token check: config applies it to
+// rule methods and session.name, the authz endpoints to the forwarded
+// method.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseMethod parses a rule's method and returns it upper-cased; methods
+// are compared ignoring case, so that a backend reading "delete" as DELETE
+// cannot take a request past a rule naming DELETE.
+func ParseMethod(s string) (string, error) {
+	if !IsToken(s) {
+		return "", fmt.Errorf("must be an HTTP method such as GET, got %q", s)
+	}
+	return strings.ToUpper(s), nil
 }
 
 // ParseTLSVersion parses "TLS1.0" to "TLS1.3", or the bare "1.0" to "1.3",

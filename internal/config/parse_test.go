@@ -49,8 +49,8 @@ func TestParseAddressErrors(t *testing.T) {
 	}
 }
 
-func TestParsePrefixes(t *testing.T) {
-	got, err := config.ParsePrefixes([]string{"10.0.0.0/8", "10.1.2.3/16", "192.0.2.1", "2001:db8::1", "fc00::/7", "::ffff:192.0.2.9", "::ffff:10.0.0.0/104"})
+func TestTrustedPrefixes(t *testing.T) {
+	got, err := config.Server{TrustedProxies: []string{"10.0.0.0/8", "10.1.2.3/16", "192.0.2.1", "2001:db8::1", "fc00::/7", "::ffff:192.0.2.9", "::ffff:10.0.0.0/104"}}.TrustedPrefixes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +73,11 @@ func TestParsePrefixes(t *testing.T) {
 	}
 }
 
-func TestParsePrefixesErrors(t *testing.T) {
-	for _, in := range []string{"", "10.0.0.0/33", "10.0.0", "fe80::1%eth0", "proxy", "10.0.0.0/8/8"} {
+func TestTrustedPrefixesErrors(t *testing.T) {
+	for _, in := range []string{"", "10.0.0.0/33", "10.0.0", "fe80::1%eth0", "proxy", "10.0.0.0/8/8", "::ffff:10.0.0.0/88", " 10.0.0.0/8"} {
 		t.Run(strings.NewReplacer("/", "_", ".", "_", ":", "_").Replace(in), func(t *testing.T) {
-			_, err := config.ParsePrefixes([]string{"10.0.0.0/8", in})
-			if err == nil {
-				t.Fatalf("ParsePrefixes(%q) = nil error; want error", in)
-			}
+			_, err := config.Server{TrustedProxies: []string{"10.0.0.0/8", in}}.TrustedPrefixes()
+			wantProblem(t, err, "server.trusted_proxies[1]", "invalid CIDR")
 		})
 	}
 }

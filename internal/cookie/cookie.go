@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/securecookie"
 
+	"gate/internal/config"
 	"gate/internal/keys"
 )
 
@@ -113,10 +114,10 @@ func FromSecret(cfg Config, secret string) (*Codec, error) {
 	return New(cfg)
 }
 
+// validate checks the keys and SameSite mode here, and the name, domain
+// and SameSite rules browsers apply with config's one check of them
+// (config.SessionCookie.Check), whose errors name the session.* key.
 func validate(cfg Config) error {
-	if cfg.Name == "" {
-		return errors.New("cookie: empty name")
-	}
 	if n := len(cfg.HashKey); n != 32 && n != 64 {
 		return fmt.Errorf("cookie: hash key must be 32 or 64 bytes, got %d", n)
 	}
@@ -126,27 +127,15 @@ func validate(cfg Config) error {
 	if cfg.SameSite < 0 || cfg.SameSite > http.SameSiteNoneMode {
 		return fmt.Errorf("cookie: unknown SameSite mode %d", cfg.SameSite)
 	}
-	// http.SetCookie drops an invalid cookie with only a log line; a login
+	// http.SetCookie drops an invalid cookie with only a log line, and
+	// browsers drop one that breaks the prefix or SameSite rules: a login
 	// that silently sets no cookie is far harder to diagnose than this.
-	probe := &http.Cookie{Name: cfg.Name, Value: "x", Domain: cfg.Domain, Path: "/"}
-	if err := probe.Valid(); err != nil {
-		return fmt.Errorf("cookie: %w", err)
-	}
-	// Browsers discard these outright, so the user could never log in.
-	if cfg.SameSite == http.SameSiteNoneMode && !cfg.Secure {
-		return errors.New("cookie: SameSite=None requires Secure (an https portal)")
-	}
-	if hasPrefixFold(cfg.Name, "__Secure-") && !cfg.Secure {
-		return fmt.Errorf("cookie: name %q requires Secure", cfg.Name)
-	}
-	if hasPrefixFold(cfg.Name, "__Host-") && (!cfg.Secure || cfg.Domain != "") {
-		return fmt.Errorf("cookie: name %q requires Secure and no Domain", cfg.Name)
-	}
-	return nil
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+	return config.SessionCookie{
+		Name:         cfg.Name,
+		Domain:       cfg.Domain,
+		Secure:       cfg.Secure,
+		SameSiteNone: cfg.SameSite == http.SameSiteNoneMode,
+	}.Check()
 }
 
 // Name returns the cookie name.

@@ -6,4 +6,9 @@
 // cookie differently. The id it carries is opaque here: whether a session
 // with that id exists, and whether it is still live, is the session store's
 // business.
+//
+// Whether browsers accept the cookie at all (its name, the __Host- and
+// __Secure- prefixes in any letter case, its Domain, SameSite=None without
+// Secure) is config.SessionCookie.Check, the one check of it, which New
+// runs: configuration validation and the codec cannot disagree.
 package cookie

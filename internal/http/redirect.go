@@ -3,13 +3,15 @@ package http
 import (
 	"net/url"
 	"strings"
+
+	"gate/internal/config"
 )
 
 // redirectPolicy decides where a browser may be sent after login or logout.
 // Open redirects turn a trusted login page into a phishing relay, so only
 // absolute http(s) URLs on the session domain pass.
 type redirectPolicy struct {
-	// domain is session.domain, lower-case.
+	// domain is session.domain, as config.ParseDomain returns it.
 	domain string
 	// httpsOnly is set when the portal itself is served over https: a
 	// downgrade would expose the next request.
@@ -48,7 +50,7 @@ func (p redirectPolicy) safe(raw string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	if !withinDomain(host, p.domain) {
+	if !config.WithinDomain(hostname(host), p.domain) {
 		return "", false
 	}
 	// Re-encoding can triple the length (raw non-ASCII bytes become %XX):
@@ -60,15 +62,10 @@ func (p redirectPolicy) safe(raw string) (string, bool) {
 	return out, true
 }
 
-// withinDomain reports whether host (possibly with a port) is domain or one
-// of its subdomains. "example.com.evil.com" and "evilexample.com" are not.
-func withinDomain(host, domain string) bool {
+// hostname drops the port of a host cleanHost accepted.
+func hostname(host string) string {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-		host = host[:i]
+		return host[:i]
 	}
-	host = strings.TrimSuffix(lowerASCII(host), ".")
-	if host == domain {
-		return true
-	}
-	return len(host) > len(domain)+1 && strings.HasSuffix(host, domain) && host[len(host)-len(domain)-1] == '.'
+	return host
 }

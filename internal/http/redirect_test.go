@@ -3,6 +3,8 @@ package http
 import (
 	"strings"
 	"testing"
+
+	"gate/internal/config"
 )
 
 func TestRedirectPolicy(t *testing.T) {
@@ -82,7 +84,7 @@ func FuzzRedirect(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !withinDomain(tgt.Host, "example.com") {
+		if !config.WithinDomain(hostname(tgt.Host), "example.com") {
 			t.Fatalf("safe(%q) accepted host %q", raw, tgt.Host)
 		}
 	})

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"gate/internal/access"
+	"gate/internal/config"
 	"gate/internal/cookie"
 	"gate/internal/session"
 	"gate/internal/users"
@@ -90,9 +90,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Sessions == nil || opts.Cookies == nil || opts.Users == nil || opts.Rules == nil || opts.Regulator == nil {
 		return nil, errors.New("http: sessions, cookies, users, rules and regulator are required")
 	}
-	portal, err := url.Parse(opts.PortalURL)
-	if err != nil || (portal.Scheme != "http" && portal.Scheme != "https") || portal.Host == "" {
-		return nil, fmt.Errorf("http: portal url %q is not an absolute http(s) URL", opts.PortalURL)
+	// config's parsers, which Validate has run on the same values.
+	portal, err := config.ParseSiteURL(opts.PortalURL)
+	if err != nil {
+		return nil, fmt.Errorf("portal.url: %w", err)
+	}
+	domain, err := config.ParseDomain(opts.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("session.domain: %w", err)
 	}
 	tmpl, err := web.Templates()
 	if err != nil {
@@ -108,7 +113,7 @@ func New(opts Options) (*Server, error) {
 		untrusted: newOnceEvery(time.Minute, 4096),
 		ids:       newRequestIDs(),
 		redirects: redirectPolicy{
-			domain:    strings.ToLower(strings.TrimSuffix(opts.Domain, ".")),
+			domain:    domain,
 			httpsOnly: portal.Scheme == "https",
 		},
 	}

@@ -1,6 +1,8 @@
 // Package redisconn turns a session.redis configuration into a go-redis
-// client: it reads the URL forms, chooses the topology (one server, Sentinel
-// or Cluster), builds the TLS configuration and maps pool, timeout and retry
+// client: from where and as whom to connect, as package config resolves
+// the section (config.Redis.Endpoint: the URL forms, the topology of one
+// server, Sentinel or Cluster, the credentials and the TLS configuration),
+// it builds the client for that topology and maps pool, timeout and retry
 // settings. Resolving does no network I/O, so it is safe wherever the
 // configuration is only being checked; go-redis connects lazily on first use.
 //
@@ -8,6 +10,6 @@
 // reports outages and recoveries, so an unreachable Redis is logged once
 // per back-off step rather than once per request.
 //
-// It does not validate the configuration (package config does) and knows
-// nothing of sessions or keys (package session does).
+// It neither parses nor validates the configuration (package config does)
+// and knows nothing of sessions or keys (package session does).
 package redisconn

@@ -2,10 +2,7 @@ package redisconn
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,30 +12,21 @@ import (
 	"gate/internal/config"
 )
 
-// Topology is how gate reaches Redis.
-type Topology int
+// Topology is how gate reaches Redis; package config reads it from the
+// session.redis section.
+type Topology = config.RedisTopology
 
+// Topologies.
 const (
 	// Single is one server (or one behind a proxy), over TCP or a unix
 	// socket.
-	Single Topology = iota
+	Single = config.TopologySingle
 	// Sentinel asks Redis Sentinel for the current master and follows
 	// failovers.
-	Sentinel
+	Sentinel = config.TopologySentinel
 	// Cluster spreads keys over the hash slots of a Redis Cluster.
-	Cluster
+	Cluster = config.TopologyCluster
 )
-
-func (t Topology) String() string {
-	switch t {
-	case Sentinel:
-		return "sentinel"
-	case Cluster:
-		return "cluster"
-	default:
-		return "single"
-	}
-}
 
 // Plan is a resolved connection: everything a client needs, before any
 // client exists. Plans from Resolve are complete; NewClient only copies
@@ -76,141 +64,37 @@ type Plan struct {
 	RouteByLatency, RouteRandomly bool
 }
 
-// Resolve builds the plan for c, which config.Validate has accepted. It
-// reads certificate files but opens no connection. Errors name the
+// Resolve builds the plan for c. Where and as whom to connect comes from
+// config's one reading of the section (config.Redis.Endpoint), which
+// Validate has run already, so a validated configuration always resolves;
+// Resolve adds the pool, timeout, retry and routing settings. It reads
+// certificate files but opens no connection. Errors name the
 // configuration key and never quote a password or the URL.
 func Resolve(c config.Redis) (*Plan, error) {
+	e, err := c.Endpoint()
+	if err != nil {
+		return nil, err
+	}
 	p := &Plan{
-		Network:      "tcp",
-		Username:     c.Username,
-		Password:     c.Password,
-		DB:           c.DatabaseIndex,
-		PoolSize:     c.MaximumActiveConnections,
-		MinIdleConns: c.MinimumIdleConnections,
-		Timeout:      c.Timeout,
-		MaxRetries:   c.MaxRetries,
+		Topology:         e.Topology,
+		Network:          e.Network,
+		Addrs:            e.Addrs,
+		MasterName:       e.MasterName,
+		Username:         e.Username,
+		Password:         e.Password,
+		SentinelUsername: e.SentinelUsername,
+		SentinelPassword: e.SentinelPassword,
+		DB:               e.DB,
+		TLS:              e.TLS,
+		PoolSize:         c.MaximumActiveConnections,
+		MinIdleConns:     c.MinimumIdleConnections,
+		Timeout:          c.Timeout,
+		MaxRetries:       c.MaxRetries,
 	}
 	if ha := c.HighAvailability; ha != nil {
-		p.SentinelUsername, p.SentinelPassword = ha.SentinelUsername, ha.SentinelPassword
 		p.RouteByLatency, p.RouteRandomly = ha.RouteByLatency, ha.RouteRandomly
 	}
-	if c.HighAvailability != nil && c.Cluster != nil {
-		return nil, errors.New("session.redis.cluster: cannot be used together with session.redis.high_availability")
-	}
-
-	// first holds the nodes the URL or host/port name; the Sentinel and
-	// Cluster sections add theirs after them.
-	var first []string
-	topology, socket := Single, ""
-	switch {
-	case c.URL != "":
-		u, err := parseURL(c.URL)
-		if err != nil {
-			return nil, fmt.Errorf("session.redis.url: %w", err)
-		}
-		if u.hasAuth {
-			p.Username, p.Password = u.username, u.password
-		}
-		if u.hasDB {
-			p.DB = u.db
-		}
-		if u.hasSentinelUsername {
-			p.SentinelUsername = u.sentinelUsername
-		}
-		if u.hasSentinelPassword {
-			p.SentinelPassword = u.sentinelPassword
-		}
-		topology, socket, first = u.mode, u.socket, u.hosts
-		p.MasterName = u.master
-		switch {
-		case u.mode == Sentinel && c.Cluster != nil:
-			return nil, errors.New("session.redis.cluster: the url names a Sentinel deployment")
-		case u.mode == Cluster && c.HighAvailability != nil:
-			return nil, errors.New("session.redis.high_availability: the url names a Cluster")
-		}
-		if u.tls && c.TLS == nil {
-			// rediss:// without a tls section: verify against the system
-			// roots with the defaults.
-			c.TLS = &config.RedisTLS{}
-		}
-	case strings.HasPrefix(c.Host, "/"):
-		socket = c.Host
-	case c.Host != "":
-		first = []string{joinHostPort(c.Host, c.Port)}
-	}
-
-	if topology == Single {
-		switch {
-		case c.HighAvailability != nil:
-			topology = Sentinel
-		case c.Cluster != nil:
-			topology = Cluster
-		}
-	}
-	p.Topology = topology
-	switch topology {
-	case Sentinel:
-		if p.MasterName == "" {
-			if c.HighAvailability == nil || c.HighAvailability.SentinelName == "" {
-				return nil, errors.New("session.redis.high_availability.sentinel_name: required")
-			}
-			p.MasterName = c.HighAvailability.SentinelName
-		}
-		p.Addrs = first
-		if ha := c.HighAvailability; ha != nil {
-			p.Addrs = appendNodes(p.Addrs, ha.Nodes)
-		}
-	case Cluster:
-		p.Addrs = first
-		if c.Cluster != nil {
-			p.Addrs = appendNodes(p.Addrs, c.Cluster.Nodes)
-		}
-		if p.DB != 0 {
-			return nil, errors.New("session.redis.database_index: must be 0 with Redis Cluster, which has only database 0")
-		}
-	default:
-		if socket != "" {
-			p.Network, p.Addrs = "unix", []string{socket}
-		} else {
-			p.Addrs = first
-		}
-	}
-	if socket != "" && topology != Single {
-		return nil, fmt.Errorf("session.redis.host: a unix socket reaches one server, not %s", topology)
-	}
-	if len(p.Addrs) == 0 {
-		return nil, errors.New("session.redis: needs host, url, high_availability.nodes or cluster.nodes")
-	}
-
-	if c.TLS != nil {
-		t, err := tlsConfig(c.TLS)
-		if err != nil {
-			return nil, err
-		}
-		p.TLS = t
-	}
 	return p, nil
-}
-
-// joinHostPort accepts the host forms of session.redis.host: a name, an
-// IPv4 address or a bracketed IPv6 address.
-func joinHostPort(host string, port int) string {
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return net.JoinHostPort(host, strconv.Itoa(port))
-}
-
-func appendNodes(addrs []string, nodes []config.RedisNode) []string {
-	for _, n := range nodes {
-		a := joinHostPort(n.Host, n.Port)
-		dup := false
-		for _, have := range addrs {
-			dup = dup || have == a
-		}
-		if !dup {
-			addrs = append(addrs, a)
-		}
-	}
-	return addrs
 }
 
 // String describes the plan for logs and error messages: topology,

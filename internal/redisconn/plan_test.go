@@ -214,7 +214,7 @@ func TestResolveErrors(t *testing.T) {
 		want   string
 	}{
 		{"nothing", func(*config.Redis) {}, "session.redis: needs host"},
-		{"bad_url", func(c *config.Redis) { c.URL = "redis://:hunter2@h:0" }, "session.redis.url: port"},
+		{"bad_url", func(c *config.Redis) { c.URL = "redis://:hunter2@h:0" }, "session.redis.url: host 1: port"},
 		{"sentinel_without_name", func(c *config.Redis) {
 			c.HighAvailability = &config.RedisSentinel{Nodes: []config.RedisNode{{Host: "s", Port: 26379}}}
 		}, "sentinel_name"},

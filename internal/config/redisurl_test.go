@@ -1,71 +1,73 @@
-package redisconn
+package config_test
 
 import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"gate/internal/config"
 )
 
-func TestParseURL(t *testing.T) {
+func TestParseRedisURL(t *testing.T) {
 	tests := []struct {
 		name string
 		url  string
-		want redisURL
+		want config.RedisURL
 	}{
 		{"host_port_db", "redis://cache.example.com:6380/3",
-			redisURL{mode: Single, hosts: []string{"cache.example.com:6380"}, db: 3, hasDB: true}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"cache.example.com:6380"}, DB: 3, HasDB: true}},
 		{"default_port_no_path", "redis://10.0.0.5",
-			redisURL{mode: Single, hosts: []string{"10.0.0.5:6379"}}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"10.0.0.5:6379"}}},
 		{"acl_user_info", "redis://gate:p%40ss%3Aw0rd@h:6379/0",
-			redisURL{mode: Single, hosts: []string{"h:6379"}, hasAuth: true, username: "gate", password: "p@ss:w0rd", hasDB: true}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"h:6379"}, HasAuth: true, Username: "gate", Password: "p@ss:w0rd", HasDB: true}},
 		{"requirepass_user_info", "redis://:secret@h",
-			redisURL{mode: Single, hosts: []string{"h:6379"}, hasAuth: true, password: "secret"}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"h:6379"}, HasAuth: true, Password: "secret"}},
 		{"bare_user_info_is_a_password", "redis://secret@h",
-			redisURL{mode: Single, hosts: []string{"h:6379"}, hasAuth: true, password: "secret"}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"h:6379"}, HasAuth: true, Password: "secret"}},
 		{"db_query", "redis://h:6379?db=9",
-			redisURL{mode: Single, hosts: []string{"h:6379"}, db: 9, hasDB: true}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"h:6379"}, DB: 9, HasDB: true}},
 		{"db_query_wins_over_path", "redis://h/1?db=2",
-			redisURL{mode: Single, hosts: []string{"h:6379"}, db: 2, hasDB: true}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"h:6379"}, DB: 2, HasDB: true}},
 		{"ipv6", "redis://[fd00::1]:6390/0",
-			redisURL{mode: Single, hosts: []string{"[fd00::1]:6390"}, hasDB: true}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"[fd00::1]:6390"}, HasDB: true}},
 		{"ipv6_default_port", "redis://[::1]",
-			redisURL{mode: Single, hosts: []string{"[::1]:6379"}}},
+			config.RedisURL{Topology: config.TopologySingle, Hosts: []string{"[::1]:6379"}}},
 		{"tls", "rediss://h:6380/0",
-			redisURL{tls: true, mode: Single, hosts: []string{"h:6380"}, hasDB: true}},
+			config.RedisURL{TLS: true, Topology: config.TopologySingle, Hosts: []string{"h:6380"}, HasDB: true}},
 		{"upper_case_scheme", "REDISS://h",
-			redisURL{tls: true, mode: Single, hosts: []string{"h:6379"}}},
+			config.RedisURL{TLS: true, Topology: config.TopologySingle, Hosts: []string{"h:6379"}}},
 		{"unix", "unix:///run/redis/redis.sock?db=4",
-			redisURL{mode: Single, socket: "/run/redis/redis.sock", db: 4, hasDB: true}},
+			config.RedisURL{Topology: config.TopologySingle, Socket: "/run/redis/redis.sock", DB: 4, HasDB: true}},
 		{"unix_user_info", "unix://gate:pw@/run/redis.sock",
-			redisURL{mode: Single, socket: "/run/redis.sock", hasAuth: true, username: "gate", password: "pw"}},
+			config.RedisURL{Topology: config.TopologySingle, Socket: "/run/redis.sock", HasAuth: true, Username: "gate", Password: "pw"}},
 		{"sentinel_implicit", "redis://s1:26379,s2:26380,s3/mymaster",
-			redisURL{mode: Sentinel, hosts: []string{"s1:26379", "s2:26380", "s3:26379"}, master: "mymaster"}},
+			config.RedisURL{Topology: config.TopologySentinel, Hosts: []string{"s1:26379", "s2:26380", "s3:26379"}, Master: "mymaster"}},
 		{"sentinel_explicit_one_host", "redis+sentinel://:mpw@s1/mymaster?db=2",
-			redisURL{mode: Sentinel, hosts: []string{"s1:26379"}, master: "mymaster", hasAuth: true, password: "mpw", db: 2, hasDB: true}},
+			config.RedisURL{Topology: config.TopologySentinel, Hosts: []string{"s1:26379"}, Master: "mymaster", HasAuth: true, Password: "mpw", DB: 2, HasDB: true}},
 		{"sentinel_credentials_in_query", "rediss+sentinel://u:p@s1,s2/m?sentinel_username=su&sentinel_password=sp",
-			redisURL{tls: true, mode: Sentinel, hosts: []string{"s1:26379", "s2:26379"}, master: "m", hasAuth: true, username: "u", password: "p",
-				sentinelUsername: "su", hasSentinelUsername: true, sentinelPassword: "sp", hasSentinelPassword: true}},
+			config.RedisURL{TLS: true, Topology: config.TopologySentinel, Hosts: []string{"s1:26379", "s2:26379"}, Master: "m", HasAuth: true, Username: "u", Password: "p",
+				SentinelUsername: "su", HasSentinelUsername: true, SentinelPassword: "sp", HasSentinelPassword: true}},
 		{"cluster_implicit", "redis://n1:7000,n2:7001,n3",
-			redisURL{mode: Cluster, hosts: []string{"n1:7000", "n2:7001", "n3:6379"}}},
+			config.RedisURL{Topology: config.TopologyCluster, Hosts: []string{"n1:7000", "n2:7001", "n3:6379"}}},
 		{"cluster_explicit_one_host", "redis+cluster://:pw@n1:7000",
-			redisURL{mode: Cluster, hosts: []string{"n1:7000"}, hasAuth: true, password: "pw"}},
+			config.RedisURL{Topology: config.TopologyCluster, Hosts: []string{"n1:7000"}, HasAuth: true, Password: "pw"}},
 		{"cluster_tls", "rediss+cluster://n1,n2",
-			redisURL{tls: true, mode: Cluster, hosts: []string{"n1:6379", "n2:6379"}}},
+			config.RedisURL{TLS: true, Topology: config.TopologyCluster, Hosts: []string{"n1:6379", "n2:6379"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseURL(tt.url)
+			got, err := config.ParseRedisURL(tt.url)
 			if err != nil {
-				t.Fatalf("parseURL(%q): %v", tt.url, err)
+				t.Fatalf("ParseRedisURL(%q): %v", tt.url, err)
 			}
 			if !reflect.DeepEqual(*got, tt.want) {
-				t.Errorf("parseURL(%q) = %+v; want %+v", tt.url, *got, tt.want)
+				t.Errorf("ParseRedisURL(%q) = %+v; want %+v", tt.url, *got, tt.want)
 			}
 		})
 	}
 }
 
-func TestParseURLErrors(t *testing.T) {
+func TestParseRedisURLErrors(t *testing.T) {
 	const secret = "Sup3rSecret"
 	tests := []struct {
 		name, url, want string
@@ -99,12 +101,12 @@ func TestParseURLErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseURL(tt.url)
+			_, err := config.ParseRedisURL(tt.url)
 			if err == nil {
-				t.Fatalf("parseURL(%q) = nil error; want one mentioning %q", tt.url, tt.want)
+				t.Fatalf("ParseRedisURL(%q) = nil error; want one mentioning %q", tt.url, tt.want)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("parseURL(%q) = %v; want one mentioning %q", tt.url, err, tt.want)
+				t.Errorf("ParseRedisURL(%q) = %v; want one mentioning %q", tt.url, err, tt.want)
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("error %q reveals the password", err)

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"reflect"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"gate/internal/access"
+	"gate/internal/config"
+	"gate/internal/cookie"
+	"gate/internal/redisconn"
+	"gate/internal/regulation"
+	"gate/internal/users"
+)
+
+// startup is what serve builds from a configuration before it opens
+// anything: the parts whose constructors do no I/O beyond reading the
+// files the configuration names. validate-config builds the same and
+// throws it away, so that the two commands run one list of constructors
+// and cannot disagree about a configuration: what validate-config accepts,
+// serve starts with.
+type startup struct {
+	log zerolog.Logger
+	// network and address are what net.Listen takes.
+	network, address string
+	trusted          []netip.Prefix
+	rules            *access.Rules
+	cookies          *cookie.Codec
+	// redis is the Redis connection plan; nil for the memory store.
+	redis *redisconn.Plan
+	// regulator keeps its counters in memory, as serve does with the memory
+	// store; with Redis, serve builds it again on the Redis counters, which
+	// changes nothing regulation.New checks.
+	regulator *regulation.Regulator
+}
+
+// prepare runs every constructor that does no I/O on cfg, which Load has
+// validated. It reports every problem at once, each naming its key path.
+// The logger writes to logOut.
+func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
+	s := &startup{}
+	var errs []error
+	check := func(key string, err error) {
+		if err != nil {
+			errs = append(errs, atKey(key, err))
+		}
+	}
+	var err error
+	s.log, err = newLogger(cfg.Log, logOut)
+	check("log", err)
+	s.network, s.address, err = config.ParseAddress(cfg.Server.Address)
+	check("server.address", err)
+	s.trusted, err = cfg.Server.TrustedPrefixes()
+	check("server.trusted_proxies", err)
+	s.rules, err = access.New(cfg.AccessControl, cfg.Session.Domain)
+	check("access_control", err)
+	s.cookies, err = newCookies(cfg)
+	check("session", err)
+	if rc := cfg.Session.Redis; rc != nil {
+		s.redis, err = redisconn.Resolve(*rc)
+		check("session.redis", err)
+	}
+	s.regulator, err = newRegulator(cfg, regulation.NewMemoryCounters(regulation.MemoryOptions{}))
+	check("regulation", err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newCookies builds the session cookie codec, with keys derived from
+// session.secret.
+func newCookies(cfg *config.Config) (*cookie.Codec, error) {
+	return cookie.FromSecret(cookie.Config{
+		Name:     cfg.Session.Name,
+		Domain:   cfg.Session.Domain,
+		Secure:   cfg.Portal.HTTPS(),
+		SameSite: sameSite(cfg.Session.SameSite),
+	}, cfg.Session.Secret)
+}
+
+// newRegulator builds the login regulator on counters.
+func newRegulator(cfg *config.Config, counters regulation.Counters) (*regulation.Regulator, error) {
+	return regulation.New(cfg.Regulation, counters, cfg.Session.Secret)
+}
+
+// openUsers reads the users file, watching it for changes with watch.
+func openUsers(cfg *config.Config, watch bool, log zerolog.Logger) (*users.File, error) {
+	dir, err := users.Open(cfg.AuthenticationBackend.File.Path, watch, log)
+	return dir, atKey("authentication_backend.file.path", err)
+}
+
+// atKey puts every line of err that does not start with a key path under
+// key, so that each problem names the key to change. Lines from config's
+// parsers name theirs already.
+func atKey(key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range leafErrors(err) {
+		if !namesKey(e.Error()) {
+			e = fmt.Errorf("%s: %w", key, e)
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// leafErrors takes joined errors apart.
+func leafErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// namesKey reports whether msg starts with a key path: a top-level
+// section of the configuration, then '.', '[' or ':'.
+func namesKey(msg string) bool {
+	i := strings.IndexAny(msg, ".[:")
+	if i <= 0 {
+		return false
+	}
+	t := reflect.TypeFor[config.Config]()
+	for j := range t.NumField() {
+		if t.Field(j).Tag.Get("koanf") == msg[:i] {
+			return true
+		}
+	}
+	return false
+}
