@@ -61,7 +61,7 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	reg, err := regulation.New(config.Regulation{MaxRetries: 3, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute},
-		session.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testSecret)
+		regulation.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

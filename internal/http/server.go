@@ -16,6 +16,7 @@ import (
 
 	"gate/internal/access"
 	"gate/internal/cookie"
+	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/users"
 	"gate/web"
@@ -39,11 +40,10 @@ type UserDirectory interface {
 	Lookup(name string) (users.User, bool)
 }
 
-// Regulator refuses logins after repeated failures.
+// Regulator counts login attempts before their password is checked and
+// refuses them after repeated failures (regulation.Regulator).
 type Regulator interface {
-	Check(ctx context.Context, user string, client netip.Addr) (time.Duration, error)
-	Fail(ctx context.Context, user string, client netip.Addr) error
-	Succeed(ctx context.Context, user string) error
+	Begin(ctx context.Context, user string, client netip.Addr) (*regulation.Attempt, time.Duration, error)
 }
 
 // Options wires a Server. Every field but Now and Metrics is required.
