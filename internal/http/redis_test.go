@@ -40,11 +40,22 @@ func writeRedisUsers(t testing.TB) string {
 // Several of them on one Redis are several gate instances.
 func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	t.Helper()
-	u, err := users.Open(usersPath, false, zerolog.Nop())
+	return newRedisGateWith(t, cfg, usersPath, nil)
+}
+
+// newRedisGateWith is newRedisGate whose users file is wrapped by wrap,
+// when set.
+func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap func(gatehttp.UserDirectory) gatehttp.UserDirectory) *env {
+	t.Helper()
+	f, err := users.Open(usersPath, false, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = u.Close() })
+	t.Cleanup(func() { _ = f.Close() })
+	var u gatehttp.UserDirectory = f
+	if wrap != nil {
+		u = wrap(u)
+	}
 	rules, err := access.New(config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{
 		{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
 	}}, "example.com")
