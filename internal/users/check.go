@@ -142,17 +142,24 @@ func (c *checker) release() {
 }
 
 // collect runs a garbage collection after a check whose hash needs
-// collectScratch or more, while the worker is still held. argon2id
-// allocates its memory afresh on every check and drops it after; left to
-// the pacer, the heap grows to about twice the live heap, the workers'
-// scratch included, before that memory is reused. Collected here, the next
-// check reuses it, and the process stays near one scratch per worker. On a
-// large heap (a memory store of many sessions) the pacer's headroom
-// dwarfs the scratch, and a collection per check would cost more than it
-// saves: it is skipped when the scratch of all workers is under half the
-// heap.
+// collectScratch or more, while the worker is still held, when other
+// checks are running or waiting. argon2id allocates its memory afresh on
+// every check and drops it after; left to the pacer, the heap grows to
+// about twice the live heap, the workers' scratch included, before that
+// memory is freed: under a burst of logins, peak RSS rose past twice the
+// workers' scratch. Collected here, the next check reuses the memory this
+// one freed, and the process stays near one scratch per worker.
+//
+// It is skipped when this was the only check: a lone scratch and its
+// garbage stay within the same bound, and a forced collection with no
+// check waiting would let the scavenger hand the freed memory back to the
+// system, so that the next login pays to fault it in again (a lone login
+// took about a third longer). It is skipped on a large heap too (a memory
+// store of many sessions), where the pacer's headroom dwarfs the scratch
+// and a collection per check would cost more than it saves: when the
+// scratch of all workers is under half the live heap.
 func (c *checker) collect(scratch uint64) {
-	if scratch < collectScratch {
+	if scratch < collectScratch || len(c.admitted) < 2 {
 		return
 	}
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
