@@ -141,11 +141,17 @@ func (r *Regulator) Begin(ctx context.Context, user string, client netip.Addr) (
 			a.keys = append(a.keys, k)
 			continue
 		}
-		// Give back what was taken, whatever the outcome of the release:
-		// its error only delays the window's end for that key.
-		_ = a.Abandon(ctx)
 		if err != nil {
-			return nil, 0, fmt.Errorf("regulation: reserve: %w", err)
+			err = fmt.Errorf("regulation: reserve: %w", err)
+		}
+		// Give back what was taken. A release that fails leaves a slot
+		// taken until the window ends; the caller hears of it and fails
+		// closed.
+		if rerr := a.Abandon(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if err != nil {
+			return nil, 0, err
 		}
 		return nil, max(wait, busyWait), nil
 	}

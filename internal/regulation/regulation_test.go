@@ -400,6 +400,7 @@ type errCounters struct {
 	reserveAfter int // calls of Reserve that succeed before it fails; -1 never fails
 	calls        int
 	failFail     bool
+	releaseFails bool
 	released     int
 }
 
@@ -422,6 +423,9 @@ func (e *errCounters) Fail(ctx context.Context, key string, l regulation.Limits)
 
 func (e *errCounters) Release(ctx context.Context, key string, reset bool) error {
 	e.released++
+	if e.releaseFails {
+		return errDown
+	}
 	return e.MemoryCounters.Release(ctx, key, reset)
 }
 
@@ -442,6 +446,18 @@ func TestStoreErrorsReturned(t *testing.T) {
 		}
 		if ec.released != 1 || ec.Len() != 0 {
 			t.Errorf("released %d, keys left %d; want the username's key released", ec.released, ec.Len())
+		}
+	})
+	t.Run("release_after_a_refusal", func(t *testing.T) {
+		// The client is banned; giving the username's slot back fails.
+		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: -1}
+		r, _ := regulation.New(cfg, ec, secret)
+		for _, u := range []string{"x1", "x2", "x3"} {
+			fail(t, r, u, ip1)
+		}
+		ec.releaseFails = true
+		if a, _, err := r.Begin(ctx, "alice", ip1); !errors.Is(err, errDown) || a != nil {
+			t.Errorf("Begin = %v, %v; want no attempt and the release's error", a, err)
 		}
 	})
 	t.Run("fail", func(t *testing.T) {
