@@ -171,6 +171,7 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 		Expiration:         cfg.Session.Expiration,
 		Inactivity:         cfg.Session.Inactivity,
 		RememberMe:         cfg.Session.RememberMe,
+		WriteTimeout:       cfg.Server.WriteTimeout,
 	})
 	if err != nil {
 		return fail(err)

@@ -237,7 +237,7 @@ func TestLoginBurstIsAnswered(t *testing.T) {
 		writeTimeout = 5 * time.Second
 	)
 	hash := argon2idHash(t, alicePass, 8*1024)
-	e := newEnv(t, envOpts{maxRetries: 1000, usersFile: "users:\n  alice: {password: '" + hash + "'}\n  bob: {password: '" + hash + "'}\n"})
+	e := newEnv(t, envOpts{maxRetries: 1000, writeTimeout: writeTimeout, usersFile: "users:\n  alice: {password: '" + hash + "'}\n  bob: {password: '" + hash + "'}\n"})
 
 	srv := httptest.NewUnstartedServer(e.h)
 	srv.Config.WriteTimeout = writeTimeout

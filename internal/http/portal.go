@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -328,7 +329,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, req loginR
 		return users.User{}, false
 	}
 
-	user, err := s.opts.Users.Authenticate(ctx, req.Username, req.Password)
+	user, err := s.checkPassword(ctx, req)
 	switch {
 	case err == nil:
 		if err := attempt.Succeed(ctx); err != nil {
@@ -365,6 +366,17 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, req loginR
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 	}
 	return users.User{}, false
+}
+
+// checkPassword checks the password within the connection's write
+// timeout, which bounds the wait for a password worker.
+func (s *Server) checkPassword(ctx context.Context, req loginRequest) (users.User, error) {
+	if s.opts.WriteTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.WriteTimeout)
+		defer cancel()
+	}
+	return s.opts.Users.Authenticate(ctx, req.Username, req.Password)
 }
 
 // setRetryAfter sets Retry-After to d in whole seconds, rounded up.

@@ -71,6 +71,10 @@ type Options struct {
 	Inactivity     time.Duration
 	// RememberMe <= 0 disables remember-me.
 	RememberMe time.Duration
+	// WriteTimeout is server.write_timeout; 0 when there is none. A login
+	// waits for a password worker only for a part of it, so that it can
+	// still answer.
+	WriteTimeout time.Duration
 
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time

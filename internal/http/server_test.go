@@ -94,8 +94,9 @@ type envOpts struct {
 	defaultRD  string
 	extraUsers string
 	// usersFile, when set, is the whole users file instead of testUsers.
-	usersFile   string
-	trustedNets []string
+	usersFile    string
+	writeTimeout time.Duration
+	trustedNets  []string
 	// logs, when set, receives the server's debug-level log.
 	logs io.Writer
 	// wrapUsers, when set, wraps the users file the server checks
@@ -197,6 +198,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Expiration:         time.Hour,
 		Inactivity:         o.inactivity,
 		RememberMe:         o.rememberMe,
+		WriteTimeout:       o.writeTimeout,
 		Now:                e.clock.Now,
 	})
 	if err != nil {

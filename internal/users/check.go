@@ -25,7 +25,8 @@ const (
 	// maxQueueWait bounds the wait for a worker. It is well under the
 	// default server.write_timeout (10 s), so that a login that waited in
 	// vain still has time to answer 503, and a login that got a worker
-	// late still has time for its check and its answer.
+	// late still has time for its check and its answer; a shorter deadline
+	// on the caller's context shortens it (see acquire).
 	maxQueueWait = 2 * time.Second
 	// timingSamples is how many recent check times are kept per kind of
 	// hash.
@@ -109,7 +110,9 @@ func (c *checker) check(ctx context.Context, h verifier, password string, kinds 
 }
 
 // acquire takes a place in the queue, or fails at once with ErrBusy when
-// it is full, and then waits for a worker for at most maxWait.
+// it is full, and then waits for a worker for at most maxWait, and at most
+// half the time ctx has left, so that a caller whose context ends with its
+// connection's write deadline still has time to answer.
 func (c *checker) acquire(ctx context.Context) error {
 	select {
 	case c.admitted <- struct{}{}:
@@ -122,7 +125,11 @@ func (c *checker) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	timer := time.NewTimer(c.maxWait)
+	wait := c.maxWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case c.workers <- struct{}{}:

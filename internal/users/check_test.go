@@ -76,6 +76,29 @@ func TestCheckerQueue(t *testing.T) {
 	}
 }
 
+// TestCheckerWaitWithinDeadline: a caller whose context ends soon waits
+// for a worker at most half the time left, then hears ErrBusy with time
+// to answer.
+func TestCheckerWaitWithinDeadline(t *testing.T) {
+	c := newChecker(1, 1, time.Minute)
+	v, started, release := blocking("k")
+	kinds := map[string]verifier{"k": v}
+	done := make(chan struct{})
+	go func() { _, _ = c.check(context.Background(), v, "", kinds); close(done) }()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	if _, err := c.check(ctx, v, "", kinds); !errors.Is(err, ErrBusy) {
+		t.Errorf("err = %v; want ErrBusy", err)
+	}
+	if waited := time.Since(t0); waited >= 400*time.Millisecond {
+		t.Errorf("waited %v; want about half the 400ms left", waited)
+	}
+	close(release)
+	<-done
+}
+
 // TestCheckerPads: a check of a fast kind lasts as long as the slowest
 // kind's estimate, right password or wrong; a slow check is not padded
 // further.
