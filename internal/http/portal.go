@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"gate/internal/session"
 	"gate/internal/users"
 	"gate/web"
@@ -349,23 +351,28 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, req loginR
 	if err := attempt.Abandon(ctx); err != nil {
 		s.storeError(st, "regulation", err)
 	}
+	s.uncheckedLogin(w, r, req, isJSON, log, err)
+	return users.User{}, false
+}
+
+// uncheckedLogin answers a login whose password could not be checked:
+// 503, with Retry-After when every password worker was busy.
+func (s *Server) uncheckedLogin(w http.ResponseWriter, r *http.Request, req loginRequest, isJSON bool, log zerolog.Logger, err error) {
 	switch {
 	case errors.Is(err, users.ErrBusy):
 		s.loginCount("busy")
 		log.Warn().Msg("login refused: every password worker is busy")
 		setRetryAfter(w, busyRetryAfter)
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "too many sign-ins at once, try again shortly", req)
-	case ctx.Err() != nil:
+		return
+	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
-		s.loginCount("error")
 		log.Debug().Err(err).Msg("login abandoned")
-		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 	default:
-		s.loginCount("error")
 		log.Error().Err(err).Msg("password check failed")
-		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 	}
-	return users.User{}, false
+	s.loginCount("error")
+	s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 }
 
 // checkPassword checks the password within the connection's write
