@@ -7,6 +7,7 @@
 //	go run ./cmd/gate-bench -memory-sessions 1000000 -targets none
 //	go run ./cmd/gate-bench -profile prof        # also write pprof profiles into prof/
 //	go run ./cmd/gate-bench -baseline OLD        # gate binary OLD beside this tree's, turn by turn
+//	go run ./cmd/gate-bench -targets none -burst 0 -logins 200   # peak RSS under a login burst
 //
 // floor+headers is the floor answering with gate's five response headers:
 // the share of the gap that is net/http writing them, not gate deciding.

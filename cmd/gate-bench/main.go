@@ -39,6 +39,10 @@ type options struct {
 	profile        string
 	// baseline is another gate binary run beside this tree's build.
 	baseline string
+	// logins is the number of clients of the login burst, 0 for none.
+	logins         int
+	loginsDuration time.Duration
+	loginsHammer   bool
 }
 
 func parseOptions(args []string) (options, error) {
@@ -54,6 +58,9 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
 	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
+	fs.IntVar(&o.logins, "logins", 0, "also run a login burst: this many clients logging in over and over, against a gate whose users have the default argon2id hash; reports answers and peak RSS (0 skips)")
+	fs.DurationVar(&o.loginsDuration, "logins-duration", 10*time.Second, "length of the login burst")
+	fs.BoolVar(&o.loginsHammer, "logins-hammer", false, "login burst clients try again at once after a 503 instead of waiting its Retry-After")
 	fs.StringVar(&o.baseline, "baseline", "", "another gate binary (say, built from an earlier commit) to run beside this tree's, taking turns with it, for the memory and Redis targets")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -158,6 +165,11 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 	}
+	if o.logins > 0 {
+		if err := loginReport(out, o, b.gateBin, dir); err != nil {
+			failures = append(failures, err.Error())
+		}
+	}
 	if len(failures) > 0 {
 		return errors.New(strings.Join(failures, "; "))
 	}
@@ -191,7 +203,7 @@ func (b *bench) stop() {
 // target. What started is in b.targets even on error, so stop ends it.
 func (b *bench) start() error {
 	o := b.o
-	if o.targets["memory"] || o.targets["redis"] {
+	if o.targets["memory"] || o.targets["redis"] || o.logins > 0 {
 		fmt.Fprintln(os.Stderr, "building gate …")
 		bin, err := buildGate(b.dir, o.profile != "")
 		if err != nil {

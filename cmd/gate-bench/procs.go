@@ -215,6 +215,12 @@ func writeGateConfig(dir, name, addr string, users int, redis string) (string, e
 	enc := base64.RawStdEncoding
 	hash := fmt.Sprintf("$argon2id$v=19$m=1024,t=1,p=1$%s$%s", enc.EncodeToString(salt),
 		enc.EncodeToString(argon2.IDKey([]byte(benchPassword), salt, 1, 1024, 1, 32)))
+	return writeGateConfigHash(dir, name, addr, users, redis, hash)
+}
+
+// writeGateConfigHash is writeGateConfig with every user's password hash
+// given.
+func writeGateConfigHash(dir, name, addr string, users int, redis, hash string) (string, error) {
 	var b strings.Builder
 	b.WriteString("users:\n")
 	for i := 0; i < users; i++ {

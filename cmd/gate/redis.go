@@ -10,6 +10,7 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/redisconn"
+	"gate/internal/regulation"
 	"gate/internal/session"
 )
 
@@ -18,7 +19,7 @@ import (
 // reachability. It does not connect: gate starts while Redis is down,
 // /readyz and authz answer 503 until it answers, and the client reconnects
 // by itself. stop ends the watcher and closes the client.
-func openRedis(rc config.Redis, plan *redisconn.Plan, secret string, log zerolog.Logger) (store *session.Redis, counters *session.RedisCounters, stop func(), err error) {
+func openRedis(rc config.Redis, plan *redisconn.Plan, secret string, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, stop func(), err error) {
 	// go-redis logs each failed dial itself; those lines go to debug, and
 	// the watcher reports the outage once per back-off step.
 	redis.SetLogger(redisLogger{log})
@@ -30,7 +31,7 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, secret string, log zerolog
 		_ = client.Close()
 		return nil, nil, nil, fmt.Errorf("session.redis: %w", err)
 	}
-	counters = session.NewRedisCounters(client, rc.StatePrefix, plan.String())
+	counters = regulation.NewRedisCounters(client, rc.StatePrefix, plan.String())
 
 	rlog := log.With().Str("redis", plan.String()).Logger()
 	rlog.Info().Str("topology", plan.Topology.String()).Str("auth", plan.Auth()).Bool("tls", plan.TLS != nil).

@@ -158,6 +158,7 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		Expiration:         cfg.Session.Expiration,
 		Inactivity:         cfg.Session.Inactivity,
 		RememberMe:         cfg.Session.RememberMe,
+		WriteTimeout:       cfg.Server.WriteTimeout,
 	})
 	if err != nil {
 		return fail(err)

@@ -55,7 +55,7 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 	for _, r := range []string{"allow", "login", "deny", "bad_request", "untrusted_peer", "error"} {
 		m.byResult[r] = m.decisions.WithLabelValues(r)
 	}
-	for _, r := range []string{"success", "failure", "banned", "bad_request", "error"} {
+	for _, r := range []string{"success", "failure", "banned", "busy", "bad_request", "error"} {
 		m.logins.WithLabelValues(r)
 	}
 	return m

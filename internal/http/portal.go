@@ -2,16 +2,21 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"gate/internal/session"
 	"gate/internal/users"
@@ -141,44 +146,102 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 
 // loginRequest is a login from the form or from JSON.
 type loginRequest struct {
-	Username   string `json:"username"`
-	Password   string `json:"password"`
-	RememberMe bool   `json:"remember_me"`
-	RD         string `json:"rd"`
+	Username   string
+	Password   string
+	RememberMe bool
+	RD         string
 }
 
+// readLogin reads a login body strictly: a proxy, a WAF or the app in
+// front of gate may read the same body with another parser, and any
+// leniency (keys matched regardless of case, a repeated key or field
+// taking its first or last value) would let the two disagree about who is
+// logging in.
 func readLogin(r *http.Request) (loginRequest, bool, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		var req loginRequest
-		dec := json.NewDecoder(r.Body)
-		if err := dec.Decode(&req); err != nil {
-			return req, true, errors.New("invalid JSON body")
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return req, true, errors.New("invalid JSON body")
-		}
-		return req, true, nil
+		req, err := decodeLoginJSON(r.Body)
+		return req, true, err
 	case "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
-			return loginRequest{}, false, errors.New("invalid form body")
-		}
-		f := r.PostForm
-		return loginRequest{
-			Username:   f.Get("username"),
-			Password:   f.Get("password"),
-			RememberMe: f.Get("remember_me") == "on" || f.Get("remember_me") == "true",
-			RD:         f.Get("rd"),
-		}, false, nil
+		req, err := decodeLoginForm(r)
+		return req, false, err
 	default:
 		return loginRequest{}, jsonClient(r.Header), errors.New("unsupported content type")
 	}
 }
 
+// decodeLoginJSON reads one JSON object whose keys are exactly username,
+// password, remember_me and rd, each at most once, and nothing after it.
+func decodeLoginJSON(body io.Reader) (loginRequest, error) {
+	var req loginRequest
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return req, errors.New("invalid JSON body: want an object")
+	}
+	seen := make(map[string]bool, 4)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, errors.New("invalid JSON body")
+		}
+		key, _ := tok.(string)
+		var dst any
+		switch key {
+		case "username":
+			dst = &req.Username
+		case "password":
+			dst = &req.Password
+		case "remember_me":
+			dst = &req.RememberMe
+		case "rd":
+			dst = &req.RD
+		default:
+			return req, fmt.Errorf("unknown key %.40q in JSON body", key)
+		}
+		if seen[key] {
+			return req, fmt.Errorf("repeated key %q in JSON body", key)
+		}
+		seen[key] = true
+		if err := dec.Decode(dst); err != nil {
+			return req, fmt.Errorf("invalid JSON body: wrong type for %q", key)
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return req, errors.New("invalid JSON body")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, errors.New("invalid JSON body: data after the object")
+	}
+	return req, nil
+}
+
+// decodeLoginForm reads the form body; a field sent twice is refused.
+func decodeLoginForm(r *http.Request) (loginRequest, error) {
+	if err := r.ParseForm(); err != nil {
+		return loginRequest{}, errors.New("invalid form body")
+	}
+	f := r.PostForm
+	for k, v := range f {
+		if len(v) > 1 {
+			return loginRequest{}, fmt.Errorf("repeated form field %.40q", k)
+		}
+	}
+	return loginRequest{
+		Username:   f.Get("username"),
+		Password:   f.Get("password"),
+		RememberMe: f.Get("remember_me") == "on" || f.Get("remember_me") == "true",
+		RD:         f.Get("rd"),
+	}, nil
+}
+
 // maxCredential bounds usernames and passwords; argon2 over a megabyte
 // password would be a cheap way to burn our CPU.
 const maxCredential = 1024
+
+// busyRetryAfter is the Retry-After of a login refused because every
+// password worker is busy: a burst of logins is over within seconds.
+const busyRetryAfter = time.Second
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	req, isJSON, err := readLogin(r)
@@ -194,39 +257,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, isJSON, http.StatusBadRequest, err.Error(), req)
 		return
 	}
+	client := clientAddr(r, s.trusted, hForwardedFor, hRealIP)
+	user, ok := s.authenticate(w, r, req, isJSON, client)
+	if !ok {
+		return
+	}
 	ctx := r.Context()
 	st := stateFrom(ctx)
-	client := clientAddr(r, s.trusted, hForwardedFor, hRealIP)
-	log := st.logger().With().Str("client", client.String()).Logger()
-
-	wait, err := s.opts.Regulator.Check(ctx, req.Username, client)
-	if err != nil {
-		s.storeError(st, "regulation", err)
-		s.loginCount("error")
-		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
-		return
-	}
-	if wait > 0 {
-		s.loginCount("banned")
-		log.Warn().Msg("login refused: too many failed attempts")
-		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
-		s.loginFailed(w, r, isJSON, http.StatusTooManyRequests, "too many failed attempts, try again later", req)
-		return
-	}
-
-	user, err := s.opts.Users.Authenticate(ctx, req.Username, req.Password)
-	if err != nil {
-		if ferr := s.opts.Regulator.Fail(ctx, req.Username, client); ferr != nil {
-			s.storeError(st, "regulation", ferr)
-		}
-		s.loginCount("failure")
-		log.Info().Msg("login failed")
-		s.loginFailed(w, r, isJSON, http.StatusUnauthorized, "invalid credentials", req)
-		return
-	}
-	if err := s.opts.Regulator.Succeed(ctx, user.Name); err != nil {
-		s.storeError(st, "regulation", err)
-	}
 
 	// A session the client still presents ends here: a cookie planted by
 	// someone else must never become this user's session.
@@ -251,7 +288,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.loginCount("success")
-	log.Info().Str("user", user.Name).Bool("remember_me", sess.RememberMe).Msg("login succeeded")
+	st.logger().Info().Str("client", client.String()).Str("user", user.Name).Bool("remember_me", sess.RememberMe).
+		Msg("login succeeded")
 
 	dest, ok := s.redirects.safe(req.RD)
 	if !ok {
@@ -265,6 +303,92 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		dest = s.base + "/"
 	}
 	http.Redirect(w, r, dest, http.StatusFound)
+}
+
+// authenticate counts the attempt with the regulator before the password
+// is checked, checks it, and ends the attempt with the outcome. It reports
+// whether the password was right; on any other outcome it has answered
+// the client: 429 while regulation refuses, 401 for wrong credentials,
+// 503 with Retry-After when every password worker is busy, 503 when the
+// regulation store fails.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, req loginRequest, isJSON bool, client netip.Addr) (users.User, bool) {
+	ctx := r.Context()
+	st := stateFrom(ctx)
+	log := st.logger().With().Str("client", client.String()).Logger()
+
+	attempt, wait, err := s.opts.Regulator.Begin(ctx, req.Username, client)
+	if err != nil {
+		s.storeError(st, "regulation", err)
+		s.loginCount("error")
+		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
+		return users.User{}, false
+	}
+	if attempt == nil {
+		s.loginCount("banned")
+		log.Warn().Msg("login refused: too many failed attempts")
+		setRetryAfter(w, wait)
+		s.loginFailed(w, r, isJSON, http.StatusTooManyRequests, "too many failed attempts, try again later", req)
+		return users.User{}, false
+	}
+
+	user, err := s.checkPassword(ctx, req)
+	switch {
+	case err == nil:
+		if err := attempt.Succeed(ctx); err != nil {
+			s.storeError(st, "regulation", err)
+		}
+		return user, true
+	case errors.Is(err, users.ErrInvalidCredentials):
+		if err := attempt.Fail(ctx); err != nil {
+			s.storeError(st, "regulation", err)
+		}
+		s.loginCount("failure")
+		log.Info().Msg("login failed")
+		s.loginFailed(w, r, isJSON, http.StatusUnauthorized, "invalid credentials", req)
+		return users.User{}, false
+	}
+	// The password was not checked: the attempt counts for nothing.
+	if err := attempt.Abandon(ctx); err != nil {
+		s.storeError(st, "regulation", err)
+	}
+	s.uncheckedLogin(w, r, req, isJSON, log, err)
+	return users.User{}, false
+}
+
+// uncheckedLogin answers a login whose password could not be checked:
+// 503, with Retry-After when every password worker was busy.
+func (s *Server) uncheckedLogin(w http.ResponseWriter, r *http.Request, req loginRequest, isJSON bool, log zerolog.Logger, err error) {
+	switch {
+	case errors.Is(err, users.ErrBusy):
+		s.loginCount("busy")
+		log.Warn().Msg("login refused: every password worker is busy")
+		setRetryAfter(w, busyRetryAfter)
+		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "too many sign-ins at once, try again shortly", req)
+		return
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		log.Debug().Err(err).Msg("login abandoned")
+	default:
+		log.Error().Err(err).Msg("password check failed")
+	}
+	s.loginCount("error")
+	s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
+}
+
+// checkPassword checks the password within the connection's write
+// timeout, which bounds the wait for a password worker.
+func (s *Server) checkPassword(ctx context.Context, req loginRequest) (users.User, error) {
+	if s.opts.WriteTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.WriteTimeout)
+		defer cancel()
+	}
+	return s.opts.Users.Authenticate(ctx, req.Username, req.Password)
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, rounded up.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 // newSession builds the record for a fresh login; maxAge is the cookie's

@@ -42,11 +42,22 @@ func writeRedisUsers(t testing.TB) string {
 // Several of them on one Redis are several gate instances.
 func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	t.Helper()
-	u, err := users.Open(usersPath, false, zerolog.Nop())
+	return newRedisGateWith(t, cfg, usersPath, nil)
+}
+
+// newRedisGateWith is newRedisGate whose users file is wrapped by wrap,
+// when set.
+func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap func(gatehttp.UserDirectory) gatehttp.UserDirectory) *env {
+	t.Helper()
+	f, err := users.Open(usersPath, false, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = u.Close() })
+	t.Cleanup(func() { _ = f.Close() })
+	var u gatehttp.UserDirectory = f
+	if wrap != nil {
+		u = wrap(u)
+	}
 	rules, err := access.New(config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{
 		{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
 	}}, "example.com")
@@ -64,9 +75,9 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	t.Cleanup(func() { _ = store.Close() })
 	revoker := revoke.New(store, zerolog.Nop())
 	t.Cleanup(revoker.Close)
-	u.OnRevoke(revoker.Revoke)
+	f.OnRevoke(revoker.Revoke)
 	reg, err := regulation.New(config.Regulation{MaxRetries: 3, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute},
-		session.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testSecret)
+		regulation.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +105,7 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, h: srv, usersPath: usersPath, users: u, revoker: revoker}
+	return &env{t: t, h: srv, usersPath: usersPath, users: f, revoker: revoker}
 }
 
 func redisConfig(srv *redistest.Server) config.Redis {

@@ -16,6 +16,7 @@ import (
 	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/cookie"
+	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/users"
 	"gate/web"
@@ -28,11 +29,10 @@ type UserDirectory interface {
 	Lookup(name string) (users.User, bool)
 }
 
-// Regulator refuses logins after repeated failures.
+// Regulator counts login attempts before their password is checked and
+// refuses them after repeated failures (regulation.Regulator).
 type Regulator interface {
-	Check(ctx context.Context, user string, client netip.Addr) (time.Duration, error)
-	Fail(ctx context.Context, user string, client netip.Addr) error
-	Succeed(ctx context.Context, user string) error
+	Begin(ctx context.Context, user string, client netip.Addr) (*regulation.Attempt, time.Duration, error)
 }
 
 // Options wires a Server. Every field but Now and Metrics is required.
@@ -62,6 +62,10 @@ type Options struct {
 	Inactivity     time.Duration
 	// RememberMe <= 0 disables remember-me.
 	RememberMe time.Duration
+	// WriteTimeout is server.write_timeout; 0 when there is none. A login
+	// waits for a password worker only for a part of it, so that it can
+	// still answer.
+	WriteTimeout time.Duration
 
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time

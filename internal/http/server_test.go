@@ -88,17 +88,23 @@ type env struct {
 }
 
 type envOpts struct {
-	rules       []config.Rule
-	defaultPol  string
-	maxRetries  int
-	inactivity  time.Duration
-	rememberMe  time.Duration
-	portalURL   string
-	defaultRD   string
-	extraUsers  string
-	trustedNets []string
+	rules      []config.Rule
+	defaultPol string
+	maxRetries int
+	inactivity time.Duration
+	rememberMe time.Duration
+	portalURL  string
+	defaultRD  string
+	extraUsers string
+	// usersFile, when set, is the whole users file instead of testUsers.
+	usersFile    string
+	writeTimeout time.Duration
+	trustedNets  []string
 	// logs, when set, receives the server's debug-level log.
 	logs io.Writer
+	// wrapUsers, when set, wraps the users file the server checks
+	// passwords with.
+	wrapUsers func(gatehttp.UserDirectory) gatehttp.UserDirectory
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -106,7 +112,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e := &env{t: t, clock: sessiontest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	dir := t.TempDir()
 	e.usersPath = filepath.Join(dir, "users.yml")
-	e.writeUsers(testUsers(t) + o.extraUsers)
+	if o.usersFile == "" {
+		o.usersFile = testUsers(t) + o.extraUsers
+	}
+	e.writeUsers(o.usersFile)
 	u, err := users.Open(e.usersPath, false, zerolog.Nop())
 	if err != nil {
 		t.Fatalf("users.Open: %v", err)
@@ -177,10 +186,14 @@ func newEnv(t testing.TB, o envOpts) *env {
 		logger = zerolog.New(o.logs).Level(zerolog.DebugLevel)
 	}
 	e.metrics = gatehttp.NewMetrics(func() float64 { return float64(e.store.Len()) })
+	var checker gatehttp.UserDirectory = u
+	if o.wrapUsers != nil {
+		checker = o.wrapUsers(checker)
+	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:           e.failing,
 		Cookies:            cookies,
-		Users:              u,
+		Users:              checker,
 		Rules:              rules,
 		Regulator:          reg,
 		Logger:             logger,
@@ -192,6 +205,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Expiration:         time.Hour,
 		Inactivity:         o.inactivity,
 		RememberMe:         o.rememberMe,
+		WriteTimeout:       o.writeTimeout,
 		Now:                e.clock.Now,
 	})
 	if err != nil {

@@ -14,11 +14,12 @@ const DefaultMaxKeys = 100_000
 const sweepEvery = time.Minute
 
 // MemoryCounters keeps counters in process memory, for a single gate
-// instance. It is safe for concurrent use and bounded: expired entries are
-// swept as it is written to, and when it holds maxKeys live entries it
-// evicts, so that an attacker spraying usernames or addresses cannot grow it
-// without bound (memory exhaustion). Eviction drops failure counts before
-// bans, so spraying cannot cheaply lift a running ban.
+// instance. Each method runs under one lock, which makes it the atomic step
+// the Counters contract asks for. It is bounded: expired entries are swept
+// as it is written to, and when it holds maxKeys live entries it evicts, so
+// that an attacker spraying usernames or addresses cannot grow it without
+// bound (memory exhaustion). Eviction drops failure counts before bans, so
+// spraying cannot cheaply lift a running ban.
 type MemoryCounters struct {
 	now     func() time.Time
 	maxKeys int
@@ -28,12 +29,14 @@ type MemoryCounters struct {
 	lastSweep time.Time
 }
 
-// memEntry holds the state of one key. An entry whose failure window and ban
-// have both ended is dead and may be swept.
+// memEntry is the state of one key, as the Redis hash holds it. It lives
+// until until, the end of its window or, once banned, of its ban; after
+// that it is dead and may be swept.
 type memEntry struct {
-	fails       int64
-	failsUntil  time.Time // end of the failure window; zero when no failures
-	bannedUntil time.Time
+	fails   int64 // F: wrong passwords in the window; 0 during a ban
+	pending int64 // P: checks in flight; outside a ban fails+pending <= Max
+	banned  bool
+	until   time.Time
 }
 
 var _ Counters = (*MemoryCounters)(nil)
@@ -58,51 +61,67 @@ func NewMemoryCounters(opts MemoryOptions) *MemoryCounters {
 	return m
 }
 
-// Fail implements Counters.
-func (m *MemoryCounters) Fail(_ context.Context, key string, window time.Duration) (int64, error) {
+// Reserve implements Counters.
+func (m *MemoryCounters) Reserve(_ context.Context, key string, l Limits) (time.Duration, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	e := m.entry(key, now)
-	if !now.Before(e.failsUntil) {
-		e.fails, e.failsUntil = 0, now.Add(window)
+	e := m.live(key, now)
+	switch {
+	case e != nil && e.banned:
+		return e.until.Sub(now), false, nil
+	case e != nil && e.fails+e.pending >= l.Max:
+		return 0, false, nil
+	case e == nil:
+		e = m.create(key, now, l.Window)
 	}
-	e.fails++
-	return e.fails, nil
+	e.pending++
+	return 0, true, nil
 }
 
-// Ban implements Counters.
-func (m *MemoryCounters) Ban(_ context.Context, key string, d time.Duration) error {
+// Fail implements Counters.
+func (m *MemoryCounters) Fail(_ context.Context, key string, l Limits) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	e := m.entry(key, now)
-	if !now.Before(e.bannedUntil) {
-		e.bannedUntil = now.Add(d)
+	e := m.live(key, now)
+	if e == nil {
+		// The window ended while the password was checked: the failure
+		// opens the next one.
+		e = m.create(key, now, l.Window)
+	}
+	if e.pending > 0 {
+		e.pending--
+	}
+	if e.banned {
+		return nil
+	}
+	e.fails++
+	if e.fails >= l.Max {
+		e.banned, e.fails, e.until = true, 0, now.Add(l.Ban)
 	}
 	return nil
 }
 
-// Banned implements Counters.
-func (m *MemoryCounters) Banned(_ context.Context, key string) (time.Duration, error) {
+// Release implements Counters.
+func (m *MemoryCounters) Release(_ context.Context, key string, reset bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.entries[key]
-	if !ok {
-		return 0, nil
+	e := m.live(key, m.now())
+	if e == nil {
+		return nil
 	}
-	return max(0, e.bannedUntil.Sub(m.now())), nil
-}
-
-// Reset implements Counters.
-func (m *MemoryCounters) Reset(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e, ok := m.entries[key]; ok {
-		e.fails, e.failsUntil = 0, time.Time{}
-		if !m.now().Before(e.bannedUntil) {
-			delete(m.entries, key)
-		}
+	if e.pending > 0 {
+		e.pending--
+	}
+	if e.banned {
+		return nil
+	}
+	if reset {
+		e.fails = 0
+	}
+	if e.fails == 0 && e.pending == 0 {
+		delete(m.entries, key)
 	}
 	return nil
 }
@@ -125,19 +144,28 @@ func (m *MemoryCounters) Len() int {
 	return len(m.entries)
 }
 
-// entry returns the entry of key, creating it, and sweeping or evicting
-// first if that would exceed the bound. m.mu is held.
-func (m *MemoryCounters) entry(key string, now time.Time) *memEntry {
-	if e, ok := m.entries[key]; ok {
-		return e
+// live returns the entry of key, nil when there is none or it is dead.
+// m.mu is held.
+func (m *MemoryCounters) live(key string, now time.Time) *memEntry {
+	e, ok := m.entries[key]
+	if !ok || !now.Before(e.until) {
+		return nil
 	}
-	if now.Sub(m.lastSweep) >= sweepEvery || len(m.entries) >= m.maxKeys {
-		m.sweep(now)
+	return e
+}
+
+// create makes a fresh entry for key that lives for window, sweeping or
+// evicting first if it would exceed the bound. m.mu is held.
+func (m *MemoryCounters) create(key string, now time.Time, window time.Duration) *memEntry {
+	if _, ok := m.entries[key]; !ok {
+		if now.Sub(m.lastSweep) >= sweepEvery || len(m.entries) >= m.maxKeys {
+			m.sweep(now)
+		}
+		if len(m.entries) >= m.maxKeys {
+			m.evict(now)
+		}
 	}
-	if len(m.entries) >= m.maxKeys {
-		m.evict(now)
-	}
-	e := &memEntry{}
+	e := &memEntry{until: now.Add(window)}
 	m.entries[key] = e
 	return e
 }
@@ -146,7 +174,7 @@ func (m *MemoryCounters) entry(key string, now time.Time) *memEntry {
 func (m *MemoryCounters) sweep(now time.Time) {
 	m.lastSweep = now
 	for k, e := range m.entries {
-		if !now.Before(e.failsUntil) && !now.Before(e.bannedUntil) {
+		if !now.Before(e.until) {
 			delete(m.entries, k)
 		}
 	}
@@ -164,7 +192,7 @@ func (m *MemoryCounters) evict(now time.Time) {
 		if len(m.entries) <= target {
 			return
 		}
-		if !now.Before(e.bannedUntil) {
+		if !e.banned || !now.Before(e.until) {
 			delete(m.entries, k)
 		}
 	}

@@ -3,64 +3,44 @@ package regulation_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"gate/internal/regulation"
 )
 
-func TestMemoryCounters_fail(t *testing.T) {
+// The memory store's clock can be moved by hand, so these tests pin its
+// windows to the millisecond; the contract suite (TestCounters) covers
+// what it shares with Redis.
+
+func TestMemoryCounters_windowFromFirstReservation(t *testing.T) {
 	clk := newClock()
 	m := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now})
-	ctx := context.Background()
-	for i := int64(1); i <= 3; i++ {
-		n, _ := m.Fail(ctx, "k", time.Minute)
-		if n != i {
-			t.Fatalf("Fail #%d = %d; want %d", i, n, i)
-		}
+	l := regulation.Limits{Max: 3, Window: time.Minute, Ban: 5 * time.Minute}
+	for range 2 {
+		failN(t, m, "k", l, 1)
 		clk.Advance(20 * time.Second)
 	}
-	// The window runs from the first failure, not the last.
-	if n, _ := m.Fail(ctx, "k", time.Minute); n != 1 {
-		t.Errorf("Fail a minute after the first = %d; want 1, a new window", n)
+	clk.Advance(20*time.Second - time.Millisecond)
+	failN(t, m, "k", l, 1)
+	if wait, ok := reserve(t, m, "k", l); ok || wait != l.Ban {
+		t.Fatalf("third failure a millisecond before the window ends: Reserve = %v, %v; want banned for %v", wait, ok, l.Ban)
 	}
-	if err := m.Reset(ctx, "k"); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := m.Fail(ctx, "k", time.Minute); n != 1 {
-		t.Errorf("Fail after Reset = %d; want 1", n)
-	}
-}
-
-func TestMemoryCounters_ban(t *testing.T) {
-	clk := newClock()
-	m := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now})
-	ctx := context.Background()
-	if d, _ := m.Banned(ctx, "k"); d != 0 {
-		t.Errorf("Banned before Ban = %v; want 0", d)
-	}
-	m.Ban(ctx, "k", time.Minute)
-	clk.Advance(30 * time.Second)
-	m.Ban(ctx, "k", time.Minute)
-	if d, _ := m.Banned(ctx, "k"); d != 30*time.Second {
-		t.Errorf("Banned = %v; want 30s: a running ban is not extended", d)
-	}
-	clk.Advance(30 * time.Second)
-	if d, _ := m.Banned(ctx, "k"); d != 0 {
-		t.Errorf("Banned after the end = %v; want 0", d)
+	clk.Advance(l.Ban)
+	if _, ok := reserve(t, m, "k", l); !ok {
+		t.Error("refused at the end of the ban")
 	}
 }
 
 func TestMemoryCounters_sweepsExpired(t *testing.T) {
 	clk := newClock()
 	m := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now})
-	ctx := context.Background()
+	l := regulation.Limits{Max: 3, Window: time.Minute, Ban: time.Hour}
 	for i := range 100 {
-		m.Fail(ctx, fmt.Sprint("k", i), time.Minute)
+		failN(t, m, fmt.Sprint("k", i), l, 1)
 	}
 	clk.Advance(2 * time.Minute)
-	m.Fail(ctx, "fresh", time.Minute)
+	failN(t, m, "fresh", l, 1)
 	if got := m.Len(); got != 1 {
 		t.Errorf("Len = %d after the others expired; want 1", got)
 	}
@@ -70,41 +50,42 @@ func TestMemoryCounters_bounded(t *testing.T) {
 	clk := newClock()
 	const maxKeys = 1000
 	m := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now, MaxKeys: maxKeys})
-	ctx := context.Background()
-	m.Fail(ctx, "victim-ban", time.Hour)
-	m.Ban(ctx, "victim-ban", time.Hour)
-	// Spraying usernames: every key is new and live.
+	l := regulation.Limits{Max: 1, Window: time.Hour, Ban: time.Hour}
+	failN(t, m, "victim-ban", l, 1)
+	// Spraying usernames: every key is new and live, one check in flight.
+	spray := regulation.Limits{Max: 3, Window: time.Hour, Ban: time.Hour}
 	for i := range 50 * maxKeys {
-		m.Fail(ctx, fmt.Sprint("spray", i), time.Hour)
+		mustReserve(t, m, fmt.Sprint("spray", i), spray)
 		if got := m.Len(); got > maxKeys {
 			t.Fatalf("Len = %d after %d keys; want at most %d", got, i+1, maxKeys)
 		}
 	}
-	if d, _ := m.Banned(ctx, "victim-ban"); d <= 0 {
+	if wait, ok := reserve(t, m, "victim-ban", l); ok || wait <= 0 {
 		t.Error("spraying failure counters evicted a ban")
 	}
 	// Bans alone beyond the bound are evicted too rather than growing.
 	for i := range 2 * maxKeys {
-		m.Ban(ctx, fmt.Sprint("ban", i), time.Hour)
+		failN(t, m, fmt.Sprint("ban", i), l, 1)
 	}
 	if got := m.Len(); got > maxKeys {
 		t.Errorf("Len = %d with bans only; want at most %d", got, maxKeys)
 	}
 }
 
-func TestMemoryCounters_concurrent(t *testing.T) {
+func TestMemoryCounters_canceledContext(t *testing.T) {
+	// The memory store does no I/O: an ended context changes nothing, as
+	// for a release after the client went away.
 	m := regulation.NewMemoryCounters(regulation.MemoryOptions{})
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for range 100 {
-				m.Fail(ctx, "k", time.Minute)
-			}
-		})
+	l := regulation.Limits{Max: 1, Window: time.Minute, Ban: time.Minute}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, ok, err := m.Reserve(ctx, "k", l); !ok || err != nil {
+		t.Fatalf("Reserve = %v, %v; want a slot", ok, err)
 	}
-	wg.Wait()
-	if n, _ := m.Fail(ctx, "k", time.Minute); n != 801 {
-		t.Errorf("count = %d; want 801", n)
+	if err := m.Release(ctx, "k", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Len(); got != 0 {
+		t.Errorf("Len = %d; want 0", got)
 	}
 }

@@ -15,29 +15,60 @@ import (
 	"gate/internal/keys"
 )
 
-// Counters is what regulation needs from a store. Each method touches one
-// key, so that it maps onto single-key Redis commands (and works on Redis
-// Cluster without cross-slot operations).
-type Counters interface {
-	// Fail counts one failure under key and returns the count. The count
-	// lives for window from the first failure (INCR, then PEXPIRE NX).
-	Fail(ctx context.Context, key string, window time.Duration) (int64, error)
-	// Ban bans key for d unless a ban is running; a running ban is not
-	// extended (SET NX PX).
-	Ban(ctx context.Context, key string, d time.Duration) error
-	// Banned returns the remaining ban of key, 0 if none (PTTL).
-	Banned(ctx context.Context, key string) (time.Duration, error)
-	// Reset forgets the failures of key; a running ban stays (DEL).
-	Reset(ctx context.Context, key string) error
+// Limits is the policy a store applies to one key.
+type Limits struct {
+	// Max is max_retries: the failures within Window that start a ban,
+	// and the bound on failures plus checks in flight.
+	Max int64
+	// Window is find_time. It runs from the first reservation of a key
+	// that holds nothing, and ends the failures counted and the checks
+	// still recorded in flight (so that a crashed instance's reservations
+	// cannot block a key for longer).
+	Window time.Duration
+	// Ban is ban_time.
+	Ban time.Duration
 }
+
+// Counters is what regulation needs from a store. Every method touches
+// one key in one atomic step, so that it maps onto one Lua script on
+// Redis and works on Redis Cluster without cross-slot operations.
+//
+// Per key a store holds F, the wrong passwords counted in the current
+// window; P, the password checks in flight; and whether a ban runs. The
+// invariant: outside a ban, F + P <= Max. A check starts only once
+// Reserve counted it in P, so however many attempts arrive at once, at
+// most Max checks can be in flight or have failed within one window, and
+// the Max-th failure starts a ban that refuses the rest.
+type Counters interface {
+	// Reserve takes one check slot of key: P++. It refuses (ok false)
+	// while key is banned, wait being what is left of the ban, or while
+	// F + P >= l.Max, wait being 0: checks in flight decide soon.
+	Reserve(ctx context.Context, key string, l Limits) (wait time.Duration, ok bool, err error)
+	// Fail ends a reserved check as a wrong password: P--, F++. The
+	// failure that brings F to l.Max starts a ban of l.Ban and clears F:
+	// the ban consumes the failures that caused it. During a ban nothing
+	// is counted and the ban is not extended.
+	Fail(ctx context.Context, key string, l Limits) error
+	// Release ends a reserved check that was no failure, a right password
+	// or a check that never ran: P--. With reset, F = 0 as well; a running
+	// ban stays. A key left with nothing is deleted.
+	Release(ctx context.Context, key string, reset bool) error
+}
+
+// busyWait is the Retry-After of an attempt refused because checks in
+// flight fill the key's slots: they end within a password check's time.
+const busyWait = time.Second
+
+// settleTimeout bounds ending an attempt. Ending must not depend on the
+// request's context: a client that hangs up mid-check would otherwise
+// leave its reservation behind until the window ends.
+const settleTimeout = 5 * time.Second
 
 // Regulator applies the regulation policy. It is safe for concurrent use.
 type Regulator struct {
-	counters   Counters
-	maxRetries int64
-	findTime   time.Duration
-	banTime    time.Duration
-	hmacKey    []byte
+	counters Counters
+	limits   Limits
+	hmacKey  []byte
 }
 
 // New returns a Regulator for cfg, keeping its counters in counters and
@@ -67,76 +98,109 @@ func New(cfg config.Regulation, counters Counters, secret string) (*Regulator, e
 		return nil, fmt.Errorf("regulation: %w", err)
 	}
 	return &Regulator{
-		counters:   counters,
-		maxRetries: int64(cfg.MaxRetries),
-		findTime:   cfg.FindTime,
-		banTime:    cfg.BanTime,
-		hmacKey:    k,
+		counters: counters,
+		limits:   Limits{Max: int64(cfg.MaxRetries), Window: cfg.FindTime, Ban: cfg.BanTime},
+		hmacKey:  k,
 	}, nil
 }
 
 // Enabled reports whether regulation is on (max_retries > 0).
-func (r *Regulator) Enabled() bool { return r.maxRetries > 0 }
+func (r *Regulator) Enabled() bool { return r.limits.Max > 0 }
 
-// Check returns how long login attempts for user from client are still
-// refused: the longer of the username's and the client's bans, 0 if
-// neither is banned. A ban on either alone is enough to refuse, so that
-// neither spraying one password over many usernames from one address nor
-// guessing one user's password from many addresses gets past it. Call Check
-// before verifying the password, and answer 429 when it is positive. A store
-// error is returned; callers fail closed.
-func (r *Regulator) Check(ctx context.Context, user string, client netip.Addr) (time.Duration, error) {
-	if !r.Enabled() {
-		return 0, nil
-	}
-	var longest time.Duration
-	for _, k := range r.keys(user, client) {
-		d, err := r.counters.Banned(ctx, k)
-		if err != nil {
-			return 0, fmt.Errorf("regulation: check: %w", err)
-		}
-		longest = max(longest, d)
-	}
-	return longest, nil
+// Attempt is one login attempt admitted by Begin: its password check is
+// counted as in flight under the username and the client address until
+// exactly one of Fail, Succeed or Abandon ends it. It is not safe for
+// concurrent use; the handler that began it ends it.
+type Attempt struct {
+	r *Regulator
+	// keys are the reserved keys, the username's first; empty when
+	// regulation is disabled.
+	keys  []string
+	ended bool
 }
 
-// Fail records a failed login for user from client. The failure that brings
-// either count to max_retries within find_time starts a ban of ban_time.
-// Attempts during a ban are refused by Check before the password is tried,
-// so they never reach Fail and cannot extend the ban; even so, Ban does not
-// extend a running ban.
-func (r *Regulator) Fail(ctx context.Context, user string, client netip.Addr) error {
+// Begin counts a login attempt for user from client before its password
+// is checked. It returns the Attempt, which the caller must end, or, when
+// the attempt is refused, a nil Attempt and how long the caller should
+// wait (429 with Retry-After). A refusal on either key is enough, so that
+// neither spraying one password over many usernames from one address nor
+// guessing one user's password from many addresses gets past it. A store
+// error is returned; callers fail closed.
+//
+// The username's key is reserved first and the client's second: they live
+// in different Redis Cluster slots, so one script cannot take both. When
+// the second refuses, the first is released.
+func (r *Regulator) Begin(ctx context.Context, user string, client netip.Addr) (*Attempt, time.Duration, error) {
+	a := &Attempt{r: r}
 	if !r.Enabled() {
-		return nil
+		return a, 0, nil
 	}
-	var errs []error
 	for _, k := range r.keys(user, client) {
-		n, err := r.counters.Fail(ctx, k, r.findTime)
-		if err != nil {
-			errs = append(errs, err)
+		wait, ok, err := r.counters.Reserve(ctx, k, r.limits)
+		if err == nil && ok {
+			a.keys = append(a.keys, k)
 			continue
 		}
-		if n >= r.maxRetries {
-			if err := r.counters.Ban(ctx, k, r.banTime); err != nil {
-				errs = append(errs, err)
-			}
+		if err != nil {
+			err = fmt.Errorf("regulation: reserve: %w", err)
+		}
+		// Give back what was taken. A release that fails leaves a slot
+		// taken until the window ends; the caller hears of it and fails
+		// closed.
+		if rerr := a.Abandon(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		return nil, max(wait, busyWait), nil
+	}
+	return a, 0, nil
+}
+
+// Fail ends the attempt as a wrong password: it counts as a failure under
+// the username and the client address, and the failure that brings either
+// count to max_retries within find_time starts a ban of ban_time.
+func (a *Attempt) Fail(ctx context.Context) error {
+	return a.end(ctx, "record failure", func(ctx context.Context, _ int, k string) error {
+		return a.r.counters.Fail(ctx, k, a.r.limits)
+	})
+}
+
+// Succeed ends the attempt as a right password and forgets the username's
+// failures. The client's failures are kept: one valid account must not
+// launder an address that is guessing others' passwords.
+func (a *Attempt) Succeed(ctx context.Context) error {
+	return a.end(ctx, "record success", func(ctx context.Context, i int, k string) error {
+		return a.r.counters.Release(ctx, k, i == 0)
+	})
+}
+
+// Abandon ends the attempt without an outcome: the password was not
+// checked (a store error, no free password worker, the client gone).
+func (a *Attempt) Abandon(ctx context.Context) error {
+	return a.end(ctx, "release", func(ctx context.Context, _ int, k string) error {
+		return a.r.counters.Release(ctx, k, false)
+	})
+}
+
+// end runs f on every reserved key once, under a context that outlives
+// the request's. Later calls do nothing.
+func (a *Attempt) end(ctx context.Context, what string, f func(ctx context.Context, i int, key string) error) error {
+	if a == nil || a.ended {
+		return nil
+	}
+	a.ended = true
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	var errs []error
+	for i, k := range a.keys {
+		if err := f(ctx, i, k); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("regulation: record failure: %w", err)
-	}
-	return nil
-}
-
-// Succeed forgets the failures of user after a successful login. The
-// client's failures are kept: one valid account must not launder an
-// address that is guessing others' passwords.
-func (r *Regulator) Succeed(ctx context.Context, user string) error {
-	if !r.Enabled() {
-		return nil
-	}
-	if err := r.counters.Reset(ctx, r.userKey(user)); err != nil {
-		return fmt.Errorf("regulation: reset: %w", err)
+		return fmt.Errorf("regulation: %s: %w", what, err)
 	}
 	return nil
 }

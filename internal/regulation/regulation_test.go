@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,19 +40,52 @@ func newRegulator(tb testing.TB, c config.Regulation) (*regulation.Regulator, *r
 	return r, mc, clk
 }
 
-func check(tb testing.TB, r *regulation.Regulator, user string, client netip.Addr) time.Duration {
+// begin starts an attempt that must be admitted.
+func begin(tb testing.TB, r *regulation.Regulator, user string, client netip.Addr) *regulation.Attempt {
 	tb.Helper()
-	d, err := r.Check(context.Background(), user, client)
+	a, wait, err := r.Begin(context.Background(), user, client)
 	if err != nil {
-		tb.Fatalf("Check: %v", err)
+		tb.Fatalf("Begin: %v", err)
 	}
-	return d
+	if a == nil {
+		tb.Fatalf("Begin(%s, %s) refused for %v; want admitted", user, client, wait)
+	}
+	return a
 }
 
+// refused reports how long an attempt is refused, 0 if it is admitted (and
+// then abandoned, leaving nothing behind).
+func refused(tb testing.TB, r *regulation.Regulator, user string, client netip.Addr) time.Duration {
+	tb.Helper()
+	a, wait, err := r.Begin(context.Background(), user, client)
+	if err != nil {
+		tb.Fatalf("Begin: %v", err)
+	}
+	if a != nil {
+		if err := a.Abandon(context.Background()); err != nil {
+			tb.Fatalf("Abandon: %v", err)
+		}
+		return 0
+	}
+	if wait <= 0 {
+		tb.Fatalf("Begin refused with wait %v; want a positive Retry-After", wait)
+	}
+	return wait
+}
+
+// fail makes one attempt with a wrong password.
 func fail(tb testing.TB, r *regulation.Regulator, user string, client netip.Addr) {
 	tb.Helper()
-	if err := r.Fail(context.Background(), user, client); err != nil {
+	if err := begin(tb, r, user, client).Fail(context.Background()); err != nil {
 		tb.Fatalf("Fail: %v", err)
+	}
+}
+
+// succeed makes one attempt with the right password.
+func succeed(tb testing.TB, r *regulation.Regulator, user string, client netip.Addr) {
+	tb.Helper()
+	if err := begin(tb, r, user, client).Succeed(context.Background()); err != nil {
+		tb.Fatalf("Succeed: %v", err)
 	}
 }
 
@@ -58,13 +93,13 @@ func TestBanAfterMaxRetries(t *testing.T) {
 	r, _, clk := newRegulator(t, cfg)
 	for i := 1; i < cfg.MaxRetries; i++ {
 		fail(t, r, "alice", ip1)
-		if d := check(t, r, "alice", ip1); d != 0 {
-			t.Fatalf("after %d failures: banned for %v; want not banned", i, d)
+		if d := refused(t, r, "alice", ip1); d != 0 {
+			t.Fatalf("after %d failures: refused for %v; want admitted", i, d)
 		}
 		clk.Advance(10 * time.Second)
 	}
 	fail(t, r, "alice", ip1)
-	if got, want := check(t, r, "alice", ip1), cfg.BanTime; got != want {
+	if got, want := refused(t, r, "alice", ip1), cfg.BanTime; got != want {
 		t.Errorf("after %d failures: ban = %v; want %v", cfg.MaxRetries, got, want)
 	}
 }
@@ -76,14 +111,14 @@ func TestBanByUsernameAlone(t *testing.T) {
 		fail(t, r, "alice", netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}))
 	}
 	fresh := netip.MustParseAddr("192.0.2.1")
-	if d := check(t, r, "alice", fresh); d <= 0 {
+	if d := refused(t, r, "alice", fresh); d <= 0 {
 		t.Error("username banned but a fresh address is let through")
 	}
-	if d := check(t, r, "ALICE", fresh); d <= 0 {
+	if d := refused(t, r, "ALICE", fresh); d <= 0 {
 		t.Error("a ban on alice does not hold for ALICE")
 	}
-	if d := check(t, r, "bob", fresh); d != 0 {
-		t.Errorf("bob from a fresh address: banned for %v; want not banned", d)
+	if d := refused(t, r, "bob", fresh); d != 0 {
+		t.Errorf("bob from a fresh address: refused for %v; want admitted", d)
 	}
 }
 
@@ -93,13 +128,13 @@ func TestBanByClientAlone(t *testing.T) {
 	for _, u := range []string{"alice", "bob", "carol"} {
 		fail(t, r, u, ip1)
 	}
-	if d := check(t, r, "dave", ip1); d <= 0 {
+	if d := refused(t, r, "dave", ip1); d <= 0 {
 		t.Error("client banned but a fresh username is let through")
 	}
-	if d := check(t, r, "dave", ip2); d != 0 {
-		t.Errorf("dave from another address: banned for %v; want not banned", d)
+	if d := refused(t, r, "dave", ip2); d != 0 {
+		t.Errorf("dave from another address: refused for %v; want admitted", d)
 	}
-	if d := check(t, r, "dave", netip.MustParseAddr("::ffff:198.51.100.7")); d <= 0 {
+	if d := refused(t, r, "dave", netip.MustParseAddr("::ffff:198.51.100.7")); d <= 0 {
 		t.Error("the IPv4-mapped form of a banned address is let through")
 	}
 }
@@ -109,11 +144,11 @@ func TestBanByIPv6Prefix(t *testing.T) {
 	for i, u := range []string{"alice", "bob", "carol"} {
 		fail(t, r, u, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
 	}
-	if d := check(t, r, "dave", netip.MustParseAddr("2001:db8::ffff:1")); d <= 0 {
+	if d := refused(t, r, "dave", netip.MustParseAddr("2001:db8::ffff:1")); d <= 0 {
 		t.Error("another address of a banned /64 is let through")
 	}
-	if d := check(t, r, "dave", netip.MustParseAddr("2001:db8:0:1::1")); d != 0 {
-		t.Errorf("an address of the next /64: banned for %v; want not banned", d)
+	if d := refused(t, r, "dave", netip.MustParseAddr("2001:db8:0:1::1")); d != 0 {
+		t.Errorf("an address of the next /64: refused for %v; want admitted", d)
 	}
 }
 
@@ -123,12 +158,12 @@ func TestBanExpires(t *testing.T) {
 		fail(t, r, "alice", ip1)
 	}
 	clk.Advance(cfg.BanTime - time.Second)
-	if got, want := check(t, r, "alice", ip1), time.Second; got != want {
+	if got, want := refused(t, r, "alice", ip1), time.Second; got != want {
 		t.Errorf("one second before the end: ban = %v; want %v", got, want)
 	}
 	clk.Advance(time.Second)
-	if d := check(t, r, "alice", ip1); d != 0 {
-		t.Errorf("after ban_time: banned for %v; want not banned", d)
+	if d := refused(t, r, "alice", ip1); d != 0 {
+		t.Errorf("after ban_time: refused for %v; want admitted", d)
 	}
 }
 
@@ -136,11 +171,13 @@ func TestBanNotExtended(t *testing.T) {
 	r, _, clk := newRegulator(t, config.Regulation{MaxRetries: 2, FindTime: time.Hour, BanTime: 5 * time.Minute})
 	fail(t, r, "alice", ip1)
 	fail(t, r, "alice", ip1)
-	clk.Advance(4 * time.Minute)
-	// A failure recorded during the ban (a caller that skipped Check) does
-	// not push the end of the ban back.
-	fail(t, r, "alice", ip1)
-	if got, want := check(t, r, "alice", ip1), time.Minute; got != want {
+	for range 4 {
+		clk.Advance(time.Minute)
+		if d := refused(t, r, "alice", ip1); d <= 0 {
+			t.Fatal("an attempt during the ban was admitted")
+		}
+	}
+	if got, want := refused(t, r, "alice", ip1), time.Minute; got != want {
 		t.Errorf("ban = %v; want %v, the original end", got, want)
 	}
 }
@@ -152,8 +189,8 @@ func TestFailureWindowExpires(t *testing.T) {
 	}
 	clk.Advance(cfg.FindTime)
 	fail(t, r, "alice", ip1)
-	if d := check(t, r, "alice", ip1); d != 0 {
-		t.Errorf("failures spread over more than find_time: banned for %v; want not banned", d)
+	if d := refused(t, r, "alice", ip1); d != 0 {
+		t.Errorf("failures spread over more than find_time: refused for %v; want admitted", d)
 	}
 }
 
@@ -162,32 +199,151 @@ func TestSucceedResetsUsername(t *testing.T) {
 	for range cfg.MaxRetries - 1 {
 		fail(t, r, "alice", ip1)
 	}
-	if err := r.Succeed(context.Background(), "Alice"); err != nil {
-		t.Fatal(err)
-	}
+	succeed(t, r, "Alice", ip2)
 	for range cfg.MaxRetries - 1 {
 		fail(t, r, "alice", ip2)
 	}
-	if d := check(t, r, "alice", ip2); d != 0 {
-		t.Errorf("after a success: banned for %v; want the count restarted", d)
+	if d := refused(t, r, "alice", netip.MustParseAddr("192.0.2.9")); d != 0 {
+		t.Errorf("after a success: refused for %v; want the count restarted", d)
 	}
 	// The first address's count survives the user's success.
 	fail(t, r, "mallory", ip1)
-	if d := check(t, r, "someone", ip1); d <= 0 {
+	if d := refused(t, r, "someone", ip1); d <= 0 {
 		t.Error("a success reset the client's failures; want them kept")
 	}
 }
 
-func TestSucceedKeepsBan(t *testing.T) {
+func TestAttemptsInFlightCount(t *testing.T) {
 	r, _, _ := newRegulator(t, cfg)
+	var open []*regulation.Attempt
 	for range cfg.MaxRetries {
-		fail(t, r, "alice", ip1)
+		open = append(open, begin(t, r, "alice", ip1))
 	}
-	if err := r.Succeed(context.Background(), "alice"); err != nil {
+	// No ban yet, but every slot is taken by a check in flight.
+	if got, want := refused(t, r, "alice", ip2), time.Second; got != want {
+		t.Errorf("with %d checks in flight: refused for %v; want %v", cfg.MaxRetries, got, want)
+	}
+	if err := open[0].Abandon(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if d := check(t, r, "alice", ip2); d <= 0 {
-		t.Error("Succeed lifted a running ban")
+	// Ending twice does nothing.
+	if err := open[0].Fail(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := refused(t, r, "alice", ip2); d != 0 {
+		t.Errorf("after one check was abandoned: refused for %v; want admitted", d)
+	}
+	for _, a := range open[1:] {
+		if err := a.Fail(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBeginReleasesTheUsernameWhenTheClientRefuses: the two keys are
+// reserved one after the other, and a refusal by the second gives the
+// first back.
+func TestBeginReleasesTheUsernameWhenTheClientRefuses(t *testing.T) {
+	r, mc, _ := newRegulator(t, cfg)
+	for _, u := range []string{"x1", "x2", "x3"} {
+		fail(t, r, u, ip1)
+	}
+	keysBefore := mc.Len()
+	for range 10 {
+		if d := refused(t, r, "alice", ip1); d <= 0 {
+			t.Fatal("a banned client was admitted")
+		}
+	}
+	if got := mc.Len(); got != keysBefore {
+		t.Errorf("keys = %d after refused attempts; want %d: alice's reservations were not released", got, keysBefore)
+	}
+	// alice's own slots are all free.
+	for range cfg.MaxRetries {
+		begin(t, r, "alice", ip2)
+	}
+}
+
+// TestAbandonAfterTheRequestEnded: a client that hangs up cancels the
+// request's context; its reservation must still be given back.
+func TestAbandonAfterTheRequestEnded(t *testing.T) {
+	r, mc, _ := newRegulator(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, _, err := r.Begin(ctx, "alice", ip1)
+	if err != nil || a == nil {
+		t.Fatalf("Begin = %v, %v", a, err)
+	}
+	cancel()
+	if err := a.Abandon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mc.Len(); got != 0 {
+		t.Errorf("keys = %d; want 0", got)
+	}
+}
+
+// TestConcurrentAttempts is the limit under concurrency: 15 wrong
+// passwords and the right one at once, max_retries 3. Each admitted
+// attempt is held until every one of the 16 is admitted or refused, so
+// that none ends before the others begin. At most 3 passwords are
+// checked; the rest are refused.
+func TestConcurrentAttempts(t *testing.T) {
+	for _, sameClient := range []bool{true, false} {
+		name := "one_client"
+		if !sameClient {
+			name = "many_clients"
+		}
+		t.Run(name, func(t *testing.T) {
+			r, _, _ := newRegulator(t, cfg)
+			const n = 16
+			var (
+				checked, wrongChecked, refusals atomic.Int64
+				decided                         sync.WaitGroup
+				wg                              sync.WaitGroup
+			)
+			decided.Add(n)
+			start := make(chan struct{})
+			for i := range n {
+				wg.Go(func() {
+					client := ip1
+					if !sameClient {
+						client = netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})
+					}
+					<-start
+					a, _, err := r.Begin(context.Background(), "alice", client)
+					decided.Done()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if a == nil {
+						refusals.Add(1)
+						return
+					}
+					decided.Wait()
+					checked.Add(1)
+					if i == 0 { // the right password
+						err = a.Succeed(context.Background())
+					} else {
+						wrongChecked.Add(1)
+						err = a.Fail(context.Background())
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if got := checked.Load(); got > int64(cfg.MaxRetries) {
+				t.Errorf("%d passwords checked; want at most %d", got, cfg.MaxRetries)
+			}
+			if got := wrongChecked.Load(); got > int64(cfg.MaxRetries) {
+				t.Errorf("%d wrong passwords checked; want at most %d", got, cfg.MaxRetries)
+			}
+			if got, want := refusals.Load(), n-checked.Load(); got != want {
+				t.Errorf("%d refused; want %d, every attempt not checked", got, want)
+			}
+		})
 	}
 }
 
@@ -197,16 +353,12 @@ func TestDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 10 {
-		if err := r.Fail(context.Background(), "alice", ip1); err != nil {
-			t.Fatal(err)
-		}
+		fail(t, r, "alice", ip1)
 	}
-	if d := check(t, r, "alice", ip1); d != 0 {
-		t.Errorf("disabled: banned for %v; want 0", d)
+	if d := refused(t, r, "alice", ip1); d != 0 {
+		t.Errorf("disabled: refused for %v; want 0", d)
 	}
-	if err := r.Succeed(context.Background(), "alice"); err != nil {
-		t.Error(err)
-	}
+	succeed(t, r, "alice", ip1)
 }
 
 func TestKeysCarryNoIdentity(t *testing.T) {
@@ -241,31 +393,80 @@ func TestKeysCarryNoIdentity(t *testing.T) {
 	}
 }
 
-// errCounters fails every call.
-type errCounters struct{}
+// errCounters fails the calls whose flag is set; the others go to a
+// memory store.
+type errCounters struct {
+	*regulation.MemoryCounters
+	reserveAfter int // calls of Reserve that succeed before it fails; -1 never fails
+	calls        int
+	failFail     bool
+	releaseFails bool
+	released     int
+}
 
 var errDown = errors.New("store down")
 
-func (errCounters) Fail(context.Context, string, time.Duration) (int64, error) { return 0, errDown }
-func (errCounters) Ban(context.Context, string, time.Duration) error           { return errDown }
-func (errCounters) Banned(context.Context, string) (time.Duration, error)      { return 0, errDown }
-func (errCounters) Reset(context.Context, string) error                        { return errDown }
+func (e *errCounters) Reserve(ctx context.Context, key string, l regulation.Limits) (time.Duration, bool, error) {
+	if e.reserveAfter >= 0 && e.calls >= e.reserveAfter {
+		return 0, false, errDown
+	}
+	e.calls++
+	return e.MemoryCounters.Reserve(ctx, key, l)
+}
+
+func (e *errCounters) Fail(ctx context.Context, key string, l regulation.Limits) error {
+	if e.failFail {
+		return errDown
+	}
+	return e.MemoryCounters.Fail(ctx, key, l)
+}
+
+func (e *errCounters) Release(ctx context.Context, key string, reset bool) error {
+	e.released++
+	if e.releaseFails {
+		return errDown
+	}
+	return e.MemoryCounters.Release(ctx, key, reset)
+}
 
 func TestStoreErrorsReturned(t *testing.T) {
-	r, err := regulation.New(cfg, errCounters{}, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if _, err := r.Check(ctx, "alice", ip1); !errors.Is(err, errDown) {
-		t.Errorf("Check: err = %v; want the store error", err)
-	}
-	if err := r.Fail(ctx, "alice", ip1); !errors.Is(err, errDown) {
-		t.Errorf("Fail: err = %v; want the store error", err)
-	}
-	if err := r.Succeed(ctx, "alice"); !errors.Is(err, errDown) {
-		t.Errorf("Succeed: err = %v; want the store error", err)
-	}
+	t.Run("reserve_first_key", func(t *testing.T) {
+		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: 0}
+		r, _ := regulation.New(cfg, ec, secret)
+		if a, _, err := r.Begin(ctx, "alice", ip1); !errors.Is(err, errDown) || a != nil {
+			t.Errorf("Begin = %v, %v; want no attempt and the store error", a, err)
+		}
+	})
+	t.Run("reserve_second_key_releases_the_first", func(t *testing.T) {
+		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: 1}
+		r, _ := regulation.New(cfg, ec, secret)
+		if a, _, err := r.Begin(ctx, "alice", ip1); !errors.Is(err, errDown) || a != nil {
+			t.Errorf("Begin = %v, %v; want no attempt and the store error", a, err)
+		}
+		if ec.released != 1 || ec.Len() != 0 {
+			t.Errorf("released %d, keys left %d; want the username's key released", ec.released, ec.Len())
+		}
+	})
+	t.Run("release_after_a_refusal", func(t *testing.T) {
+		// The client is banned; giving the username's slot back fails.
+		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: -1}
+		r, _ := regulation.New(cfg, ec, secret)
+		for _, u := range []string{"x1", "x2", "x3"} {
+			fail(t, r, u, ip1)
+		}
+		ec.releaseFails = true
+		if a, _, err := r.Begin(ctx, "alice", ip1); !errors.Is(err, errDown) || a != nil {
+			t.Errorf("Begin = %v, %v; want no attempt and the release's error", a, err)
+		}
+	})
+	t.Run("fail", func(t *testing.T) {
+		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: -1, failFail: true}
+		r, _ := regulation.New(cfg, ec, secret)
+		if err := begin(t, r, "alice", ip1).Fail(ctx); !errors.Is(err, errDown) {
+			t.Errorf("Fail: err = %v; want the store error", err)
+		}
+	})
 }
 
 func TestNew_errors(t *testing.T) {

@@ -463,7 +463,7 @@ func (r *Redis) Ping(ctx context.Context) error {
 }
 
 // Close implements Store: it closes the client, and with it everything
-// else built on the client (RedisCounters).
+// else built on the client (the regulation counters).
 func (r *Redis) Close() error {
 	var err error
 	r.closeOnce.Do(func() {

@@ -17,7 +17,6 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/redisconn"
-	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/session/redistest"
 )
@@ -35,17 +34,6 @@ func clusterConfig(t testing.TB) config.Redis {
 	c := redistest.Config()
 	c.Cluster = &config.RedisCluster{Nodes: nodes(cluster(t).Addrs)}
 	return c
-}
-
-// newCounters returns Redis regulation counters on their own client.
-func newCounters(t testing.TB, cfg config.Redis) *session.RedisCounters {
-	t.Helper()
-	client, plan, err := redisconn.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return session.NewRedisCounters(client, cfg.StatePrefix, plan.String())
 }
 
 // identity is a user whose every attribute is unique to one test, so a
@@ -140,26 +128,17 @@ func TestRedisKeysRevealNothing(t *testing.T) {
 			short := id.session(t, s, now, false)
 			long := id.session(t, s, now, true)
 
-			reg, err := regulation.New(config.Regulation{MaxRetries: 1, FindTime: time.Minute, BanTime: 2 * time.Minute}, newCounters(t, cfg), redistest.Secret)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := reg.Fail(ctx, id.user, id.client); err != nil {
-				t.Fatalf("regulation Fail: %v", err)
-			}
-
+			// Regulation keys are regulation's: its tests check them.
 			sessionKeys := scanKeys(t, admin, cfg.SessionPrefix)
-			stateKeys := scanKeys(t, admin, cfg.StatePrefix)
-			// Two records and the index; per username and client a failure
-			// count and a ban.
-			if len(sessionKeys) != 3 || len(stateKeys) != 4 {
-				t.Fatalf("keys = %q and %q; want 3 session keys and 4 state keys", sessionKeys, stateKeys)
+			// Two records and the index.
+			if len(sessionKeys) != 3 {
+				t.Fatalf("keys = %q; want 3 session keys", sessionKeys)
 			}
 
 			secrets := []string{id.user, id.name, id.email, id.groups[0], id.groups[1], id.client.String(),
 				short.ID, long.ID, short.ID[strings.IndexByte(short.ID, '.')+1:], long.ID[strings.IndexByte(long.ID, '.')+1:]}
 			var slots []int64
-			for _, key := range append(sessionKeys, stateKeys...) {
+			for _, key := range sessionKeys {
 				typ, err := admin.Type(ctx, key).Result()
 				if err != nil {
 					t.Fatal(err)
@@ -436,7 +415,8 @@ func TestRedisTamperedRecords(t *testing.T) {
 
 // TestRedisSharedBetweenInstances runs two stores with their own clients
 // on one Redis, as two gate instances: each sees the other's logins,
-// activity, logouts and revocations at once, and their bans.
+// activity, logouts and revocations at once. (Shared bans are tested in
+// internal/regulation.)
 func TestRedisSharedBetweenInstances(t *testing.T) {
 	ctx := context.Background()
 	cfg := plainConfig(t)
@@ -478,25 +458,6 @@ func TestRedisSharedBetweenInstances(t *testing.T) {
 		if _, err := a.Get(ctx, sid); !errors.Is(err, session.ErrNotFound) {
 			t.Errorf("revoked on b, Get on a = %v; want ErrNotFound", err)
 		}
-	}
-
-	rc := config.Regulation{MaxRetries: 3, FindTime: time.Minute, BanTime: 5 * time.Minute}
-	regA, err := regulation.New(rc, newCounters(t, cfg), redistest.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	regB, err := regulation.New(rc, newCounters(t, cfg), redistest.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if err := regA.Fail(ctx, id.user, id.client); err != nil {
-			t.Fatal(err)
-		}
-	}
-	other := netip.MustParseAddr("203.0.113.9")
-	if d, err := regB.Check(ctx, id.user, other); err != nil || d < 4*time.Minute {
-		t.Errorf("ban on a, Check on b = %v, %v; want about 5m", d, err)
 	}
 }
 

@@ -86,6 +86,8 @@ type verifier interface {
 	shape() string
 	// dummy returns a verifier of the same shape that no password matches.
 	dummy() (verifier, error)
+	// scratch is the memory in bytes one verification allocates.
+	scratch() uint64
 }
 
 // parseHash parses a hash from the users file.
@@ -185,6 +187,8 @@ func (h argon2Hash) shape() string {
 	return fmt.Sprintf("argon2id m=%d,t=%d,p=%d salt=%d key=%d", h.memory, h.iterations, h.parallelism, len(h.salt), len(h.key))
 }
 
+func (h argon2Hash) scratch() uint64 { return uint64(h.memory) * 1024 }
+
 func (h argon2Hash) dummy() (verifier, error) {
 	d := h
 	d.salt = make([]byte, len(h.salt))
@@ -242,6 +246,9 @@ func (h bcryptHash) verify(password string) (bool, error) {
 }
 
 func (h bcryptHash) shape() string { return "bcrypt cost=" + string(h[4:6]) }
+
+// scratch is bcrypt's state, about 4 KiB whatever the cost.
+func (h bcryptHash) scratch() uint64 { return 4 << 10 }
 
 // dummy keeps the prefix and cost and fills salt and hash at random: the
 // comparison costs the same and can never succeed.

@@ -51,9 +51,13 @@ type entry struct {
 // it is published, so readers need no lock.
 type snapshot struct {
 	users map[string]entry
+	// kinds holds one hash of each kind (verifier.shape) in the file, or
+	// the default argon2id for an empty file: every check is padded to the
+	// time of the slowest of them.
+	kinds map[string]verifier
 	// dummy is verified for unknown users so that they cost what a real user
-	// costs (user enumeration by timing). It has the shape of the hashes most
-	// common in the file.
+	// costs (user enumeration by timing). It is of the slowest kind in the
+	// file; checker.prepare sets it.
 	dummy verifier
 }
 
@@ -90,37 +94,31 @@ func parse(path string, data []byte) (*snapshot, error) {
 		raw = userNodes(errs, u)
 	}
 
-	s := &snapshot{users: make(map[string]entry, len(raw))}
+	s := &snapshot{users: make(map[string]entry, len(raw)), kinds: make(map[string]verifier)}
 	names := make([]string, 0, len(raw))
 	for name := range raw {
 		names = append(names, name)
 	}
 	slices.Sort(names) // report problems in a stable order
-	shapes := map[string]int{}
-	var common verifier
 	for _, name := range names {
 		e, ok := parseUser(errs, name, raw[name])
 		if !ok {
 			continue
 		}
 		s.users[name] = e
-		sh := e.hash.shape()
-		shapes[sh]++
-		if common == nil || shapes[sh] > shapes[common.shape()] {
-			common = e.hash
+		if sh := e.hash.shape(); s.kinds[sh] == nil {
+			s.kinds[sh] = e.hash
 		}
 	}
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	var err error
-	if common == nil {
-		s.dummy, err = defaultDummy()
-	} else {
-		s.dummy, err = common.dummy()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("users file %s: dummy hash: %w", path, err)
+	if len(s.kinds) == 0 {
+		d, err := defaultDummy()
+		if err != nil {
+			return nil, fmt.Errorf("users file %s: dummy hash: %w", path, err)
+		}
+		s.kinds[d.shape()] = d
 	}
 	return s, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,8 @@ import (
 
 // ErrInvalidCredentials is returned by Authenticate for an unknown user, a
 // wrong password and a disabled user alike, so that a caller cannot tell
-// which (user enumeration).
+// which (user enumeration). ErrBusy (check.go) is its other outcome a
+// caller branches on.
 var ErrInvalidCredentials = errors.New("users: invalid credentials")
 
 // debounce is how long the watcher waits for a burst of file events to end
@@ -33,10 +33,9 @@ type File struct {
 	log  zerolog.Logger
 	snap atomic.Pointer[snapshot]
 
-	// verifySlots bounds concurrent hash verifications. A default argon2id
-	// verification allocates 64 MiB, so a flood of login attempts would
-	// otherwise exhaust memory (denial of service).
-	verifySlots chan struct{}
+	// checks runs password checks on a bounded pool of workers and pads
+	// them to equal times; its timings outlive reloads.
+	checks *checker
 
 	mu      sync.Mutex // serialises reloads; never taken by Lookup
 	lastSum [32]byte   // content of the snapshot in use
@@ -56,9 +55,9 @@ type File struct {
 // good snapshot stays in use. Close stops watching.
 func Open(path string, watch bool, log zerolog.Logger) (*File, error) {
 	f := &File{
-		path:        path,
-		log:         log,
-		verifySlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		path:   path,
+		log:    log,
+		checks: defaultChecker(),
 	}
 	// Watch before the first read, so that a change made in between is not
 	// missed.
@@ -91,6 +90,9 @@ func (f *File) Reload() error {
 	s, err := parse(f.path, data)
 	if err != nil {
 		return err
+	}
+	if err := f.checks.prepare(s); err != nil {
+		return fmt.Errorf("users file %s: %w", f.path, err)
 	}
 	old := f.snap.Swap(s)
 	f.lastSum = sum
@@ -146,11 +148,14 @@ func (f *File) Lookup(name string) (User, bool) {
 }
 
 // Authenticate checks name and password. Unknown users, wrong passwords and
-// disabled users all give ErrInvalidCredentials, and all cost one hash
-// verification of the same kind: an unknown user is verified against a dummy
-// hash shaped like the file's own hashes, and a disabled user's password is
-// still verified, so response times reveal nothing. Other errors (ctx ended
-// while waiting for a verification slot) are returned wrapped.
+// disabled users all give ErrInvalidCredentials, and all take the same
+// time: an unknown user is verified against a dummy hash of the slowest
+// kind in the file, a disabled user's password is still verified, and
+// every check, right or wrong, is padded to the slowest kind's time, so
+// response times reveal neither which users exist nor which hash they
+// have. When every worker is busy and the queue is full, or the wait in
+// it runs out, it returns ErrBusy. Other errors (ctx ended while waiting
+// for a worker) are returned wrapped.
 func (f *File) Authenticate(ctx context.Context, name, password string) (User, error) {
 	s := f.snap.Load()
 	e, known := s.users[name]
@@ -158,15 +163,9 @@ func (f *File) Authenticate(ctx context.Context, name, password string) (User, e
 	if known {
 		h = e.hash
 	}
-	select {
-	case f.verifySlots <- struct{}{}:
-	case <-ctx.Done():
-		return User{}, fmt.Errorf("users: authenticate: %w", context.Cause(ctx))
-	}
-	ok, err := h.verify(password)
-	<-f.verifySlots
+	ok, err := f.checks.check(ctx, h, password, s.kinds)
 	if err != nil {
-		return User{}, fmt.Errorf("users: verify password of %q: %w", name, err)
+		return User{}, fmt.Errorf("users: check password of %q: %w", name, err)
 	}
 	if !known || !ok || e.user.Disabled {
 		return User{}, ErrInvalidCredentials
