@@ -129,7 +129,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 	rd, _ := s.redirects.safe(r.URL.Query().Get("rd"))
 	sess, user, err := s.currentUser(r, stateFrom(r.Context()))
 	if err != nil {
-		s.renderPortal(w, r, http.StatusServiceUnavailable, portalView{Error: "Sign-in is unavailable right now. Please try again shortly.", RD: rd})
+		s.refuse(w, r, false, http.StatusServiceUnavailable, "sign-in is unavailable right now, please try again shortly", portalView{RD: rd})
 		return
 	}
 	if sess != nil {
@@ -419,14 +419,24 @@ func (s *Server) newSession(u users.User, rememberMe bool) (*session.Session, ti
 	return sess, 0, nil
 }
 
-// loginFailed answers a refused login without saying which part was wrong.
+// loginFailed answers a refused login without saying which part was wrong;
+// the page keeps the username and the validated rd.
 func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, isJSON bool, code int, msg string, req loginRequest) {
+	rd, _ := s.redirects.safe(req.RD)
+	s.refuse(w, r, isJSON, code, msg, portalView{RD: rd, Username: req.Username})
+}
+
+// refuse is the one way a portal handler answers a failure: msg, short and
+// lower-case, goes to the client as JSON {"error": msg} when it asked for
+// JSON, otherwise on the portal page v. What went wrong inside is for the
+// log, which the caller writes; msg never carries it.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, isJSON bool, code int, msg string, v portalView) {
 	if isJSON {
 		writeJSON(w, code, map[string]string{"error": msg})
 		return
 	}
-	rd, _ := s.redirects.safe(req.RD)
-	s.renderPortal(w, r, code, portalView{Error: capitalize(msg) + ".", RD: rd, Username: req.Username})
+	v.Error = capitalize(msg) + "."
+	s.renderPortal(w, r, code, v)
 }
 
 func capitalize(s string) string {
@@ -442,11 +452,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		err := s.endSessions(r, id, r.URL.Query().Get("all") == "true")
 		if err != nil {
 			s.storeError(stateFrom(r.Context()), "logout", err)
-			if jsonClient(r.Header) {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
-			} else {
-				s.renderPortal(w, r, http.StatusServiceUnavailable, portalView{Error: "Signing out failed on the server. Please try again."})
-			}
+			s.refuse(w, r, jsonClient(r.Header), http.StatusServiceUnavailable, "signing out failed on the server, please try again", portalView{})
 			return
 		}
 	}
@@ -494,11 +500,11 @@ type sessionInfo struct {
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	sess, user, err := s.currentUser(r, stateFrom(r.Context()))
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "session store unavailable"})
+		s.refuse(w, r, true, http.StatusServiceUnavailable, "session store unavailable", portalView{})
 		return
 	}
 	if sess == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not authenticated"})
+		s.refuse(w, r, true, http.StatusUnauthorized, "not authenticated", portalView{})
 		return
 	}
 	groups := user.Groups
