@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"gate/internal/config"
+	"gate/internal/keys"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/session"
@@ -19,14 +20,14 @@ import (
 // reachability. It does not connect: gate starts while Redis is down,
 // /readyz and authz answer 503 until it answers, and the client reconnects
 // by itself. stop ends the watcher and closes the client.
-func openRedis(rc config.Redis, plan *redisconn.Plan, secret string, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, stop func(), err error) {
+func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, stop func(), err error) {
 	// go-redis logs each failed dial itself; those lines go to debug, and
 	// the watcher reports the outage once per back-off step.
 	redis.SetLogger(redisLogger{log})
 
 	// plan is rc as prepare resolved it.
 	client := plan.NewClient()
-	store, err = session.NewRedis(client, session.RedisOptions{Secret: secret, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
+	store, err = session.NewRedis(client, session.RedisOptions{RecordKey: k.RecordCipher, NameKey: k.KeyHash, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		_ = client.Close()
 		return nil, nil, nil, fmt.Errorf("session.redis: %w", err)

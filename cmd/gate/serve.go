@@ -118,13 +118,13 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		activeSessions func() float64
 	)
 	if rc := cfg.Session.Redis; rc != nil {
-		rs, rcounters, closeRedis, err := openRedis(*rc, st.redis, cfg.Session.Secret, log)
+		rs, rcounters, closeRedis, err := openRedis(*rc, st.redis, st.keys, log)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, closeRedis)
 		store = rs
-		if reg, err = newRegulator(cfg, rcounters); err != nil {
+		if reg, err = newRegulator(cfg, rcounters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
 	} else {

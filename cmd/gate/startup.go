@@ -13,6 +13,7 @@ import (
 	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/cookie"
+	"gate/internal/keys"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/users"
@@ -26,6 +27,9 @@ import (
 // serve starts with.
 type startup struct {
 	log zerolog.Logger
+	// keys are derived from session.secret, once: each constructor gets the
+	// bytes of its own purpose.
+	keys keys.Set
 	// network and address are what net.Listen takes.
 	network, address string
 	trusted          []netip.Prefix
@@ -59,13 +63,15 @@ func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
 	check("server.trusted_proxies", err)
 	s.rules, err = access.New(cfg.AccessControl, cfg.Session.Domain)
 	check("access_control", err)
-	s.cookies, err = newCookies(cfg)
+	s.keys, err = keys.FromSecret(cfg.Session.Secret)
+	check("session.secret", err)
+	s.cookies, err = newCookies(cfg, s.keys)
 	check("session", err)
 	if rc := cfg.Session.Redis; rc != nil {
 		s.redis, err = redisconn.Resolve(*rc)
 		check("session.redis", err)
 	}
-	s.regulator, err = newRegulator(cfg, regulation.NewMemoryCounters(regulation.MemoryOptions{}))
+	s.regulator, err = newRegulator(cfg, regulation.NewMemoryCounters(regulation.MemoryOptions{}), s.keys)
 	check("regulation", err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -73,20 +79,21 @@ func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
 	return s, nil
 }
 
-// newCookies builds the session cookie codec, with keys derived from
-// session.secret.
-func newCookies(cfg *config.Config) (*cookie.Codec, error) {
-	return cookie.FromSecret(cookie.Config{
+// newCookies builds the session cookie codec.
+func newCookies(cfg *config.Config, k keys.Set) (*cookie.Codec, error) {
+	return cookie.New(cookie.Config{
 		Name:     cfg.Session.Name,
 		Domain:   cfg.Session.Domain,
 		Secure:   cfg.Portal.HTTPS(),
 		SameSite: sameSite(cfg.Session.SameSite),
-	}, cfg.Session.Secret)
+		HashKey:  k.CookieHash,
+		BlockKey: k.CookieBlock,
+	})
 }
 
 // newRegulator builds the login regulator on counters.
-func newRegulator(cfg *config.Config, counters regulation.Counters) (*regulation.Regulator, error) {
-	return regulation.New(cfg.Regulation, counters, cfg.Session.Secret)
+func newRegulator(cfg *config.Config, counters regulation.Counters, k keys.Set) (*regulation.Regulator, error) {
+	return regulation.New(cfg.Regulation, counters, k.Regulation)
 }
 
 // openUsers reads the users file, watching it for changes with watch.

@@ -12,7 +12,6 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"gate/internal/config"
-	"gate/internal/keys"
 )
 
 // Sentinel errors callers branch on. Both mean "not authenticated".
@@ -99,19 +98,6 @@ func New(cfg Config) (*Codec, error) {
 		sc:       sc,
 		verified: newVerifiedCache(),
 	}, nil
-}
-
-// FromSecret is New with the keys derived from session.secret, one per
-// purpose; cfg's HashKey and BlockKey are ignored.
-func FromSecret(cfg Config, secret string) (*Codec, error) {
-	var err error
-	if cfg.HashKey, err = keys.Derive(secret, keys.CookieHash, 64); err != nil {
-		return nil, fmt.Errorf("cookie: %w", err)
-	}
-	if cfg.BlockKey, err = keys.Derive(secret, keys.CookieBlock, 32); err != nil {
-		return nil, fmt.Errorf("cookie: %w", err)
-	}
-	return New(cfg)
 }
 
 // validate checks the keys and SameSite mode here, and the name, domain

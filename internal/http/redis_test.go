@@ -17,7 +17,6 @@ import (
 	"gate/internal/config"
 	"gate/internal/cookie"
 	gatehttp "gate/internal/http"
-	"gate/internal/keys"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/revoke"
@@ -68,7 +67,7 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := session.NewRedis(client, session.RedisOptions{Secret: testSecret, Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
+	store, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash, Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +76,11 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	t.Cleanup(revoker.Close)
 	f.OnRevoke(revoker.Revoke)
 	reg, err := regulation.New(config.Regulation{MaxRetries: 3, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute},
-		regulation.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testSecret)
+		regulation.NewRedisCounters(client, cfg.StatePrefix, plan.String()), testKeys(t).Regulation)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hk, _ := keys.Derive(testSecret, keys.CookieHash, 64)
-	bk, _ := keys.Derive(testSecret, keys.CookieBlock, 32)
+	hk, bk := testKeys(t).CookieHash, testKeys(t).CookieBlock
 	cookies, err := cookie.New(cookie.Config{Name: "gate_session", HashKey: hk, BlockKey: bk, Domain: "example.com", Secure: true, SameSite: http.SameSiteLaxMode})
 	if err != nil {
 		t.Fatal(err)

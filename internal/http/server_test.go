@@ -40,6 +40,16 @@ const (
 	alicePass  = "alice-password"
 )
 
+// testKeys are the keys derived from testSecret.
+func testKeys(t testing.TB) keys.Set {
+	t.Helper()
+	k, err := keys.FromSecret(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // cheapHash makes an argon2id PHC string with tiny parameters, so tests do
 // not spend seconds hashing; the hash carries its own parameters.
 func cheapHash(t testing.TB, password string) string {
@@ -147,8 +157,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	t.Cleanup(e.revoker.Close)
 	u.OnRevoke(e.revoker.Revoke)
 
-	hk, _ := keys.Derive(testSecret, keys.CookieHash, 64)
-	bk, _ := keys.Derive(testSecret, keys.CookieBlock, 32)
+	hk, bk := testKeys(t).CookieHash, testKeys(t).CookieBlock
 	cookies, err := cookie.New(cookie.Config{Name: "gate_session", HashKey: hk, BlockKey: bk, Domain: "example.com", Secure: true, SameSite: http.SameSiteLaxMode})
 	if err != nil {
 		t.Fatalf("cookie.New: %v", err)
@@ -158,7 +167,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		o.maxRetries = 3
 	}
 	reg, err := regulation.New(config.Regulation{MaxRetries: o.maxRetries, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute},
-		regulation.NewMemoryCounters(regulation.MemoryOptions{Now: e.clock.Now}), testSecret)
+		regulation.NewMemoryCounters(regulation.MemoryOptions{Now: e.clock.Now}), testKeys(t).Regulation)
 	if err != nil {
 		t.Fatalf("regulation.New: %v", err)
 	}
@@ -1134,8 +1143,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		}
 	}
 	// Nor the session id the cookie carries.
-	hk, _ := keys.Derive(testSecret, keys.CookieHash, 64)
-	bk, _ := keys.Derive(testSecret, keys.CookieBlock, 32)
+	hk, bk := testKeys(t).CookieHash, testKeys(t).CookieBlock
 	codec, err := cookie.New(cookie.Config{Name: "gate_session", HashKey: hk, BlockKey: bk, Domain: "example.com", Secure: true})
 	if err != nil {
 		t.Fatal(err)

@@ -6,21 +6,51 @@ import (
 	"fmt"
 )
 
-// Purposes; each label yields an independent key.
+// Set is every key gate uses, each derived from session.secret for one
+// purpose. cmd/gate derives it once and hands each constructor the bytes
+// it needs; no other package sees the secret.
+type Set struct {
+	// CookieHash (64 bytes) signs and CookieBlock (32 bytes, AES-256)
+	// encrypts the session cookie.
+	CookieHash, CookieBlock []byte
+	// RecordCipher (32 bytes, AES-256-GCM) seals session records at rest.
+	RecordCipher []byte
+	// KeyHash (32 bytes) keys the HMAC that names a user's keys in the
+	// store: key names carry no identity.
+	KeyHash []byte
+	// Regulation (32 bytes) keys the HMAC that names regulation counters.
+	Regulation []byte
+}
+
+// Purposes: each label yields an independent key. Changing one ends what
+// it protects (every cookie, every stored session, every counter).
 const (
-	CookieHash    = "gate cookie hmac v1"
-	CookieBlock   = "gate cookie aes v1"
-	RecordCipher  = "gate session record aes-gcm v1"
-	KeyHash       = "gate store key hmac v1"
-	RegulationKey = "gate regulation key hmac v1"
+	cookieHash   = "gate cookie hmac v1"
+	cookieBlock  = "gate cookie aes v1"
+	recordCipher = "gate session record aes-gcm v1"
+	keyHash      = "gate store key hmac v1"
+	regulation   = "gate regulation key hmac v1"
 )
 
-// Derive returns n bytes of key material for purpose, derived from secret
-// with HKDF-SHA256.
-func Derive(secret, purpose string, n int) ([]byte, error) {
-	k, err := hkdf.Key(sha256.New, []byte(secret), nil, purpose, n)
-	if err != nil {
-		return nil, fmt.Errorf("derive %q key: %w", purpose, err)
+// FromSecret derives the Set from secret with HKDF-SHA256.
+func FromSecret(secret string) (Set, error) {
+	var s Set
+	for _, k := range []struct {
+		dst     *[]byte
+		purpose string
+		n       int
+	}{
+		{&s.CookieHash, cookieHash, 64},
+		{&s.CookieBlock, cookieBlock, 32},
+		{&s.RecordCipher, recordCipher, 32},
+		{&s.KeyHash, keyHash, 32},
+		{&s.Regulation, regulation, 32},
+	} {
+		b, err := hkdf.Key(sha256.New, []byte(secret), nil, k.purpose, k.n)
+		if err != nil {
+			return Set{}, fmt.Errorf("keys: derive %q: %w", k.purpose, err)
+		}
+		*k.dst = b
 	}
-	return k, nil
+	return s, nil
 }

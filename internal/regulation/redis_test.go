@@ -23,7 +23,7 @@ func TestRedisTwoInstances(t *testing.T) {
 	rc := plainConfig(t)
 	var regs [2]*regulation.Regulator
 	for i := range regs {
-		r, err := regulation.New(cfg, newRedisCounters(t, rc), secret)
+		r, err := regulation.New(cfg, newRedisCounters(t, rc), key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestRedisKeysRevealNothing(t *testing.T) {
 			rc := tt.cfg(t)
 			admin := tt.admin(t)
 			r, err := regulation.New(config.Regulation{MaxRetries: 1, FindTime: time.Minute, BanTime: 2 * time.Minute},
-				newRedisCounters(t, rc), secret)
+				newRedisCounters(t, rc), key)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"gate/internal/config"
-	"gate/internal/keys"
 )
 
 // Limits is the policy a store applies to one key.
@@ -71,36 +70,21 @@ type Regulator struct {
 	hmacKey  []byte
 }
 
-// New returns a Regulator for cfg, keeping its counters in counters and
-// naming keys with an HMAC key derived from secret. max_retries 0 disables
-// regulation; counters may then be nil.
-func New(cfg config.Regulation, counters Counters, secret string) (*Regulator, error) {
-	var errs []error
-	if cfg.MaxRetries < 0 {
-		errs = append(errs, fmt.Errorf("regulation.max_retries: must be 0 (disabled) or more, got %d", cfg.MaxRetries))
+// New returns a Regulator for cfg, validated by config, keeping its
+// counters in counters and naming keys with an HMAC under key (keys.Set's
+// Regulation). max_retries 0 disables regulation; counters may then be
+// nil.
+func New(cfg config.Regulation, counters Counters, key []byte) (*Regulator, error) {
+	if cfg.MaxRetries > 0 && counters == nil {
+		return nil, errors.New("regulation: no counter store")
 	}
-	if cfg.MaxRetries > 0 {
-		if cfg.FindTime <= 0 {
-			errs = append(errs, fmt.Errorf("regulation.find_time: must be positive, got %s", cfg.FindTime))
-		}
-		if cfg.BanTime <= 0 {
-			errs = append(errs, fmt.Errorf("regulation.ban_time: must be positive, got %s", cfg.BanTime))
-		}
-		if counters == nil {
-			errs = append(errs, errors.New("regulation: no counter store"))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	k, err := keys.Derive(secret, keys.RegulationKey, 32)
-	if err != nil {
-		return nil, fmt.Errorf("regulation: %w", err)
+	if len(key) < 32 {
+		return nil, errors.New("regulation: the key must be at least 32 bytes")
 	}
 	return &Regulator{
 		counters: counters,
 		limits:   Limits{Max: int64(cfg.MaxRetries), Window: cfg.FindTime, Ban: cfg.BanTime},
-		hmacKey:  k,
+		hmacKey:  key,
 	}, nil
 }
 

@@ -15,7 +15,12 @@ import (
 	"gate/internal/session/sessiontest"
 )
 
-const secret = "a-session-secret-of-at-least-32-characters"
+// key names counters; otherKey is another instance's, under another
+// session.secret.
+var (
+	key      = []byte("a-regulation-key-of-32-bytes-....")
+	otherKey = []byte("another-regulation-key-of-32-b..")
+)
 
 // newClock is a fake clock that tests move by hand.
 func newClock() *sessiontest.Clock {
@@ -33,7 +38,7 @@ func newRegulator(tb testing.TB, c config.Regulation) (*regulation.Regulator, *r
 	tb.Helper()
 	clk := newClock()
 	mc := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now})
-	r, err := regulation.New(c, mc, secret)
+	r, err := regulation.New(c, mc, key)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -348,7 +353,7 @@ func TestConcurrentAttempts(t *testing.T) {
 }
 
 func TestDisabled(t *testing.T) {
-	r, err := regulation.New(config.Regulation{MaxRetries: 0}, nil, secret)
+	r, err := regulation.New(config.Regulation{MaxRetries: 0}, nil, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +386,7 @@ func TestKeysCarryNoIdentity(t *testing.T) {
 	}
 	// Another secret names the same user differently.
 	mc2 := regulation.NewMemoryCounters(regulation.MemoryOptions{})
-	r2, err := regulation.New(cfg, mc2, secret+"-other")
+	r2, err := regulation.New(cfg, mc2, otherKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,14 +438,14 @@ func TestStoreErrorsReturned(t *testing.T) {
 	ctx := context.Background()
 	t.Run("reserve_first_key", func(t *testing.T) {
 		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: 0}
-		r, _ := regulation.New(cfg, ec, secret)
+		r, _ := regulation.New(cfg, ec, key)
 		if a, _, err := r.Begin(ctx, "alice", ip1); !errors.Is(err, errDown) || a != nil {
 			t.Errorf("Begin = %v, %v; want no attempt and the store error", a, err)
 		}
 	})
 	t.Run("reserve_second_key_releases_the_first", func(t *testing.T) {
 		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: 1}
-		r, _ := regulation.New(cfg, ec, secret)
+		r, _ := regulation.New(cfg, ec, key)
 		if a, _, err := r.Begin(ctx, "alice", ip1); !errors.Is(err, errDown) || a != nil {
 			t.Errorf("Begin = %v, %v; want no attempt and the store error", a, err)
 		}
@@ -451,7 +456,7 @@ func TestStoreErrorsReturned(t *testing.T) {
 	t.Run("release_after_a_refusal", func(t *testing.T) {
 		// The client is banned; giving the username's slot back fails.
 		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: -1}
-		r, _ := regulation.New(cfg, ec, secret)
+		r, _ := regulation.New(cfg, ec, key)
 		for _, u := range []string{"x1", "x2", "x3"} {
 			fail(t, r, u, ip1)
 		}
@@ -462,7 +467,7 @@ func TestStoreErrorsReturned(t *testing.T) {
 	})
 	t.Run("fail", func(t *testing.T) {
 		ec := &errCounters{MemoryCounters: regulation.NewMemoryCounters(regulation.MemoryOptions{}), reserveAfter: -1, failFail: true}
-		r, _ := regulation.New(cfg, ec, secret)
+		r, _ := regulation.New(cfg, ec, key)
 		if err := begin(t, r, "alice", ip1).Fail(ctx); !errors.Is(err, errDown) {
 			t.Errorf("Fail: err = %v; want the store error", err)
 		}
@@ -477,14 +482,16 @@ func TestNew_errors(t *testing.T) {
 		counters regulation.Counters
 		want     string
 	}{
-		{"negative_retries", config.Regulation{MaxRetries: -1}, mc, "regulation.max_retries"},
-		{"zero_find_time", config.Regulation{MaxRetries: 3, BanTime: time.Minute}, mc, "regulation.find_time"},
-		{"zero_ban_time", config.Regulation{MaxRetries: 3, FindTime: time.Minute}, mc, "regulation.ban_time"},
 		{"no_store", cfg, nil, "no counter store"},
+		{"short_key", cfg, mc, "at least 32 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := regulation.New(tt.cfg, tt.counters, secret)
+			k := key
+			if tt.name == "short_key" {
+				k = key[:16]
+			}
+			_, err := regulation.New(tt.cfg, tt.counters, k)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("New: err = %v; want it to contain %q", err, tt.want)
 			}

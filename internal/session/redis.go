@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"gate/internal/keys"
 )
 
 // Key layout. For a session of user U with id I:
@@ -151,9 +149,10 @@ return n
 
 // RedisOptions configures NewRedis.
 type RedisOptions struct {
-	// Secret is session.secret; the record cipher and the key hashes use
-	// keys derived from it. Instances sharing a Redis share the secret.
-	Secret string
+	// RecordKey (AES-256) seals records; NameKey keys the HMAC that names
+	// a user's keys (keys.Set's RecordCipher and KeyHash). Instances
+	// sharing a Redis share them, through session.secret.
+	RecordKey, NameKey []byte
 	// Prefix is session.redis.session_prefix; it must not contain braces,
 	// which would change the hash slots.
 	Prefix string
@@ -202,17 +201,12 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 	if opts.Prefix == "" || strings.ContainsAny(opts.Prefix, "{}") {
 		return nil, fmt.Errorf("session: redis key prefix %q: must be set and contain no braces", opts.Prefix)
 	}
-	ck, err := keys.Derive(opts.Secret, keys.RecordCipher, 32)
-	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	c, err := newRecordCipher(ck)
+	c, err := newRecordCipher(opts.RecordKey)
 	if err != nil {
 		return nil, err
 	}
-	hk, err := keys.Derive(opts.Secret, keys.KeyHash, 32)
-	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
+	if len(opts.NameKey) < 32 {
+		return nil, errors.New("session: redis key-name key must be at least 32 bytes")
 	}
 	r := &Redis{
 		client: client,
@@ -224,7 +218,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 	if _, cluster := client.(*redis.ClusterClient); !cluster {
 		r.gets = newGetBatcher(client, opts.PoolSize)
 	}
-	r.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, hk)} }
+	r.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.NameKey)} }
 	if r.name == "" {
 		r.name = "redis"
 	}

@@ -664,7 +664,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 	counter := &commandCounter{}
 	client.AddHook(counter)
-	s, err := session.NewRedis(client, session.RedisOptions{Secret: redistest.Secret, Prefix: cfg.SessionPrefix})
+	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: redistest.Keys(t).RecordCipher, NameKey: redistest.Keys(t).KeyHash, Prefix: cfg.SessionPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}

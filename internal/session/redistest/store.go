@@ -8,12 +8,23 @@ import (
 	"time"
 
 	"gate/internal/config"
+	"gate/internal/keys"
 	"gate/internal/redisconn"
 	"gate/internal/session"
 )
 
 // Secret is the session.secret of the stores NewStore builds.
 const Secret = "redistest-session-secret-0123456789abcdef"
+
+// Keys returns the keys derived from Secret.
+func Keys(t testing.TB) keys.Set {
+	t.Helper()
+	k, err := keys.FromSecret(Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 // Prefix returns a key prefix no other call returns, so that tests sharing
 // a Redis never see each other's keys.
@@ -51,10 +62,11 @@ func NewStore(t testing.TB, cfg config.Redis, now func() time.Time) *session.Red
 		t.Fatalf("redisconn.New: %v", err)
 	}
 	s, err := session.NewRedis(client, session.RedisOptions{
-		Secret: Secret,
-		Prefix: cfg.SessionPrefix,
-		Name:   plan.String(),
-		Now:    now,
+		RecordKey: Keys(t).RecordCipher,
+		NameKey:   Keys(t).KeyHash,
+		Prefix:    cfg.SessionPrefix,
+		Name:      plan.String(),
+		Now:       now,
 	})
 	if err != nil {
 		client.Close()

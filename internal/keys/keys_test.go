@@ -1,0 +1,48 @@
+package keys_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+
+	"gate/internal/keys"
+)
+
+// The derivation is part of the stored state: a changed label or length
+// would end every cookie and every stored session at the upgrade. These
+// are the first bytes each purpose gets from one secret.
+func TestFromSecretKnownAnswers(t *testing.T) {
+	k, err := keys.FromSecret("a-session-secret-of-at-least-32-characters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		key    []byte
+		length int
+		prefix string
+	}{
+		{"cookie_hash", k.CookieHash, 64, "48a56b48cb4437da"},
+		{"cookie_block", k.CookieBlock, 32, "9e764ad3af634c20"},
+		{"record_cipher", k.RecordCipher, 32, "bfca23bce3ce07d7"},
+		{"key_hash", k.KeyHash, 32, "f40437cc13467d9a"},
+		{"regulation", k.Regulation, 32, "c19e424fcedfb09e"},
+	}
+	for _, tt := range tests {
+		if got := hex.EncodeToString(tt.key[:8]); len(tt.key) != tt.length || got != tt.prefix {
+			t.Errorf("%s: %d bytes starting %s; want %d starting %s", tt.name, len(tt.key), got, tt.length, tt.prefix)
+		}
+		for _, other := range tests {
+			if other.name != tt.name && bytes.Equal(other.key[:32], tt.key[:32]) {
+				t.Errorf("%s and %s share a key", tt.name, other.name)
+			}
+		}
+	}
+	other, err := keys.FromSecret("another-secret-of-at-least-32-characters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(other.CookieHash, k.CookieHash) {
+		t.Error("two secrets gave one cookie key")
+	}
+}
