@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"gate/internal/session/redistest"
 	"gate/internal/testkit"
+	"gate/internal/testkit/redistest"
 )
 
 const redisPassword = "redis-Pa55word-for-tests"

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"gate/internal/session"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 )
 
 // nopWriter is a ResponseWriter that keeps headers and drops the rest, so the

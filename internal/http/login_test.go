@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	gatehttp "gate/internal/http"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 	"gate/internal/users"
 )
 

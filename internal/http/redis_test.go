@@ -21,7 +21,7 @@ import (
 	"gate/internal/regulation"
 	"gate/internal/revoke"
 	"gate/internal/session"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 	"gate/internal/users"
 )
 

@@ -30,7 +30,7 @@ import (
 	"gate/internal/regulation"
 	"gate/internal/revoke"
 	"gate/internal/session"
-	"gate/internal/session/sessiontest"
+	"gate/internal/testkit"
 	"gate/internal/users"
 )
 
@@ -87,7 +87,7 @@ func (f *failingStore) Ping(ctx context.Context) error {
 type env struct {
 	t         testing.TB
 	h         http.Handler
-	clock     *sessiontest.Clock
+	clock     *testkit.Clock
 	store     *session.Memory
 	failing   *failingStore
 	cookies   *cookie.Codec
@@ -119,7 +119,7 @@ type envOpts struct {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, clock: sessiontest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
+	e := &env{t: t, clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	dir := t.TempDir()
 	e.usersPath = filepath.Join(dir, "users.yml")
 	if o.usersFile == "" {

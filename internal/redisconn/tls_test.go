@@ -11,7 +11,7 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/redisconn"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 )
 
 func resolveTLS(t *testing.T, section *config.RedisTLS) (*tls.Config, error) {

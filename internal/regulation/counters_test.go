@@ -15,7 +15,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }

@@ -12,7 +12,7 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/regulation"
-	"gate/internal/session/sessiontest"
+	"gate/internal/testkit"
 )
 
 // key names counters; otherKey is another instance's, under another
@@ -23,8 +23,8 @@ var (
 )
 
 // newClock is a fake clock that tests move by hand.
-func newClock() *sessiontest.Clock {
-	return sessiontest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 var cfg = config.Regulation{MaxRetries: 3, FindTime: 2 * time.Minute, BanTime: 5 * time.Minute}
@@ -34,7 +34,7 @@ var (
 	ip2 = netip.MustParseAddr("198.51.100.8")
 )
 
-func newRegulator(tb testing.TB, c config.Regulation) (*regulation.Regulator, *regulation.MemoryCounters, *sessiontest.Clock) {
+func newRegulator(tb testing.TB, c config.Regulation) (*regulation.Regulator, *regulation.MemoryCounters, *testkit.Clock) {
 	tb.Helper()
 	clk := newClock()
 	mc := regulation.NewMemoryCounters(regulation.MemoryOptions{Now: clk.Now})

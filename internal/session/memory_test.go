@@ -11,17 +11,18 @@ import (
 
 	"gate/internal/session"
 	"gate/internal/session/sessiontest"
+	"gate/internal/testkit"
 )
 
 func TestMemoryStore(t *testing.T) {
-	sessiontest.Run(t, func(t *testing.T, clock *sessiontest.Clock) session.Store {
+	sessiontest.Run(t, func(t *testing.T, clock *testkit.Clock) session.Store {
 		return session.NewMemory(session.MemoryOptions{Now: clock.Now})
 	})
 }
 
 // newMemory returns a store without background cleanup, so only the test
 // decides when sessions are removed.
-func newMemory(t testing.TB, clock *sessiontest.Clock, limit int) *session.Memory {
+func newMemory(t testing.TB, clock *testkit.Clock, limit int) *session.Memory {
 	t.Helper()
 	m := session.NewMemory(session.MemoryOptions{Now: clock.Now, MaxSessions: limit, CleanupInterval: -1})
 	t.Cleanup(func() { m.Close() })
@@ -54,7 +55,7 @@ func checkIndex(t testing.TB, m *session.Memory) {
 
 func TestMemoryBoundEvictsEarliestDeadline(t *testing.T) {
 	const limit = 4
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, limit)
 	ctx := context.Background()
 	now := clock.Now()
@@ -87,7 +88,7 @@ func TestMemoryBoundEvictsEarliestDeadline(t *testing.T) {
 }
 
 func TestMemoryBoundDropsEndedFirst(t *testing.T) {
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, 3)
 	ctx := context.Background()
 	now := clock.Now()
@@ -117,7 +118,7 @@ func TestMemoryBoundConcurrent(t *testing.T) {
 		workers = 8
 		each    = 250
 	)
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, limit)
 	now := clock.Now()
 
@@ -160,7 +161,7 @@ func TestMemoryBoundConcurrent(t *testing.T) {
 }
 
 func TestMemoryCleanup(t *testing.T) {
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, 0)
 	now := clock.Now()
 
@@ -236,7 +237,7 @@ func TestMemoryClose(t *testing.T) {
 }
 
 func TestMemoryTouchDropsEnded(t *testing.T) {
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, 0)
 	now := clock.Now()
 	s := record(t, "alice", now, now.Add(time.Minute))
@@ -253,7 +254,7 @@ func TestMemoryTouchDropsEnded(t *testing.T) {
 }
 
 func TestMemoryCreateReplacesEnded(t *testing.T) {
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, 0)
 	now := clock.Now()
 	old := record(t, "old", now, now.Add(time.Minute))
@@ -277,7 +278,7 @@ func TestMemoryCreateReplacesEnded(t *testing.T) {
 }
 
 func TestMemoryGetAllocs(t *testing.T) {
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, 0)
 	s := record(t, "alice", clock.Now(), clock.Now().Add(time.Hour))
 	mustCreate(t, m, s)
@@ -336,7 +337,7 @@ func benchmarkGet(b *testing.B, n int) {
 // form to its set form and back: every id stays indexed, removals keep it
 // exact, and DeleteUser ends them all.
 func TestMemoryUserWithManySessions(t *testing.T) {
-	clock := sessiontest.NewClock(time.Now())
+	clock := testkit.NewClock(time.Now())
 	m := newMemory(t, clock, 1000)
 	ctx := context.Background()
 	now := clock.Now()

@@ -14,7 +14,7 @@ import (
 
 	"gate/internal/redisconn"
 	"gate/internal/session"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 )
 
 // gateHook holds the first GET sent alone until release is closed (or the
@@ -67,7 +67,7 @@ func heldStore(t *testing.T, conns int) (*session.Redis, *gateHook) {
 	}
 	hook := &gateHook{release: make(chan struct{}), held: make(chan struct{}, 1)}
 	client.AddHook(hook)
-	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: redistest.Keys(t).RecordCipher, NameKey: redistest.Keys(t).KeyHash, Prefix: cfg.SessionPrefix, PoolSize: plan.PoolSize})
+	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash, Prefix: cfg.SessionPrefix, PoolSize: plan.PoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestRedisPoolBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: redistest.Keys(t).RecordCipher, NameKey: redistest.Keys(t).KeyHash, Prefix: cfg.SessionPrefix, PoolSize: plan.PoolSize})
+	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash, Prefix: cfg.SessionPrefix, PoolSize: plan.PoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/redisconn"
 	"gate/internal/session"
-	"gate/internal/session/redistest"
+	"gate/internal/testkit/redistest"
 )
 
 // ttlSlack is the store's allowance past a deadline (SPEC: up to a minute).
@@ -122,7 +122,7 @@ func TestRedisKeysRevealNothing(t *testing.T) {
 			ctx := context.Background()
 			cfg := tt.cfg(t)
 			admin := tt.admin(t)
-			s := redistest.NewStore(t, cfg, time.Now)
+			s := newRedisStore(t, cfg, time.Now)
 			id := newIdentity()
 			now := time.Now()
 			short := id.session(t, s, now, false)
@@ -249,7 +249,7 @@ func TestRedisTouchMovesTTL(t *testing.T) {
 			admin := plain(t).Admin()
 			start := time.Now()
 			now := start
-			s := redistest.NewStore(t, cfg, func() time.Time { return now })
+			s := newRedisStore(t, cfg, func() time.Time { return now })
 			id := newIdentity()
 			sid, err := s.NewID(id.user)
 			if err != nil {
@@ -294,7 +294,7 @@ func TestRedisIndexStaysBounded(t *testing.T) {
 	cfg := plainConfig(t)
 	admin := plain(t).Admin()
 	now := time.Now()
-	s := redistest.NewStore(t, cfg, func() time.Time { return now })
+	s := newRedisStore(t, cfg, func() time.Time { return now })
 	id := newIdentity()
 	for range 20 {
 		id.session(t, s, now, false)
@@ -325,7 +325,7 @@ func TestRedisIndexStaysBounded(t *testing.T) {
 // would escape DeleteUser.
 func TestRedisRejectsForeignIDs(t *testing.T) {
 	ctx := context.Background()
-	s := redistest.NewStore(t, plainConfig(t), time.Now)
+	s := newRedisStore(t, plainConfig(t), time.Now)
 	bobs, err := s.NewID("bob")
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func TestRedisTamperedRecords(t *testing.T) {
 	cfg := plainConfig(t)
 	admin := plain(t).Admin()
 	now := time.Now()
-	s := redistest.NewStore(t, cfg, time.Now)
+	s := newRedisStore(t, cfg, time.Now)
 	id := newIdentity()
 	a := id.session(t, s, now, false)
 	b := id.session(t, s, now, false)
@@ -420,8 +420,8 @@ func TestRedisTamperedRecords(t *testing.T) {
 func TestRedisSharedBetweenInstances(t *testing.T) {
 	ctx := context.Background()
 	cfg := plainConfig(t)
-	a := redistest.NewStore(t, cfg, time.Now)
-	b := redistest.NewStore(t, cfg, time.Now)
+	a := newRedisStore(t, cfg, time.Now)
+	b := newRedisStore(t, cfg, time.Now)
 	id := newIdentity()
 	now := time.Now()
 
@@ -466,13 +466,13 @@ func TestRedisSharedBetweenInstances(t *testing.T) {
 func TestRedisSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	cfg := plainConfig(t)
-	first := redistest.NewStore(t, cfg, time.Now)
+	first := newRedisStore(t, cfg, time.Now)
 	id := newIdentity()
 	s := id.session(t, first, time.Now(), true)
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	second := redistest.NewStore(t, cfg, time.Now)
+	second := newRedisStore(t, cfg, time.Now)
 	got, err := second.Get(ctx, s.ID)
 	if err != nil {
 		t.Fatalf("Get after restart: %v", err)
@@ -492,7 +492,7 @@ func TestRedisOutage(t *testing.T) {
 	cfg.Host, cfg.Port = hostPort(srv)
 	cfg.Password = requirePass
 	cfg.Timeout = time.Second
-	s := redistest.NewStore(t, cfg, time.Now)
+	s := newRedisStore(t, cfg, time.Now)
 	id := newIdentity()
 	rec := id.session(t, s, time.Now(), false)
 
@@ -537,7 +537,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	cfg.Password = masterPass
 	cfg.Timeout = time.Second
 	cfg.HighAvailability = &config.RedisSentinel{SentinelName: redistest.MasterName, SentinelPassword: sentinelPass, Nodes: nodes(g.Addrs)}
-	s := redistest.NewStore(t, cfg, time.Now)
+	s := newRedisStore(t, cfg, time.Now)
 	id := newIdentity()
 	before := id.session(t, s, time.Now(), false)
 
@@ -577,7 +577,7 @@ func TestRedisSentinelReadsFromReplicas(t *testing.T) {
 				SentinelName: redistest.MasterName, SentinelPassword: sentinelPass, Nodes: nodes(g.Addrs),
 				RouteByLatency: route == "route_by_latency", RouteRandomly: route == "route_randomly",
 			}
-			s := redistest.NewStore(t, cfg, time.Now)
+			s := newRedisStore(t, cfg, time.Now)
 			id := newIdentity()
 			rec := id.session(t, s, time.Now(), false)
 			redistest.Eventually(t, 10*time.Second, func() error {
@@ -664,7 +664,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	}
 	counter := &commandCounter{}
 	client.AddHook(counter)
-	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: redistest.Keys(t).RecordCipher, NameKey: redistest.Keys(t).KeyHash, Prefix: cfg.SessionPrefix})
+	s, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash, Prefix: cfg.SessionPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -713,7 +713,7 @@ func TestRedisRoundTrips(t *testing.T) {
 
 func BenchmarkRedisGet(b *testing.B) {
 	ctx := context.Background()
-	s := redistest.NewStore(b, plainConfig(b), time.Now)
+	s := newRedisStore(b, plainConfig(b), time.Now)
 	rec := newIdentity().session(b, s, time.Now(), true)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -12,9 +12,9 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/session"
-	"gate/internal/session/redistest"
 	"gate/internal/session/sessiontest"
 	"gate/internal/testkit"
+	"gate/internal/testkit/redistest"
 )
 
 func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
@@ -277,10 +277,10 @@ func TestRedisStore(t *testing.T) {
 	for _, tg := range targets() {
 		t.Run(tg.name, func(t *testing.T) {
 			base := tg.cfg(t)
-			sessiontest.Run(t, func(t *testing.T, clock *sessiontest.Clock) session.Store {
+			sessiontest.Run(t, func(t *testing.T, clock *testkit.Clock) session.Store {
 				cfg := base
 				cfg.SessionPrefix = redistest.Prefix() + "session:"
-				return redistest.NewStore(t, cfg, clock.Now)
+				return newRedisStore(t, cfg, clock.Now)
 			})
 		})
 	}
@@ -354,7 +354,7 @@ func TestRedisConnectFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg(t)
 			cfg.Timeout = 500 * time.Millisecond
-			s := redistest.NewStore(t, cfg, time.Now)
+			s := newRedisStore(t, cfg, time.Now)
 			ctx := context.Background()
 			err := s.Ping(ctx)
 			if err == nil {

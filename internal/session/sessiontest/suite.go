@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gate/internal/session"
+	"gate/internal/testkit"
 )
 
 // Run checks that stores built by newStore fulfil the session.Store
@@ -21,7 +22,7 @@ import (
 //
 // The clock starts at the current wall time, so a store that also sets
 // real TTLs (Redis) gets sensible ones.
-func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) session.Store) {
+func Run(t *testing.T, newStore func(t *testing.T, clock *testkit.Clock) session.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
@@ -51,7 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) session.Store) 
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := NewClock(time.Now())
+			clock := testkit.NewClock(time.Now())
 			s := newStore(t, clock)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
@@ -66,7 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) session.Store) 
 // env is what one subtest works with.
 type env struct {
 	store session.Store
-	clock *Clock
+	clock *testkit.Clock
 }
 
 // newSession returns a complete record for a fresh id and a user name no

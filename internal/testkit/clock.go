@@ -1,12 +1,14 @@
-package sessiontest
+package testkit
 
 import (
 	"sync"
 	"time"
 )
 
-// Clock is a settable clock, safe for concurrent use. A store under test
-// reads the time from Now, so expiry tests move time instead of sleeping.
+// Clock is a settable clock, safe for concurrent use, shared by the tests
+// of every package that judges time (sessions, regulation, the handlers):
+// the code under test reads the time from Now, so expiry tests move time
+// instead of sleeping.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
