@@ -87,6 +87,17 @@ func TestValidateAgreesWithServe(t *testing.T) {
 		{name: "rule_method_not_a_token", overlay: ruleWith("methods: ['GE T']"), key: "access_control.rules[0].methods[0]"},
 		{name: "rule_subject_without_name", overlay: ruleWith("subject: ['user:']"), key: "access_control.rules[0].subject[0][0]"},
 
+		// Machine clients and rate limits.
+		{name: "header_basic_tokens_cache", overlay: "authentication_backend:\n  header:\n    basic: true\n    tokens: true\n    cache: 0\n", valid: true},
+		{name: "header_cache_negative", overlay: "authentication_backend:\n  header:\n    cache: -5m\n", key: "authentication_backend.header.cache"},
+		{name: "header_unknown_key", overlay: "authentication_backend:\n  header:\n    bearer: true\n", key: "authentication_backend.header.bearer"},
+		{name: "rate_limit_by_user", overlay: ruleWith("rate_limit: {requests: 100, period: 1m, by: user}"), valid: true},
+		{name: "rate_limit_by_client_default_by", overlay: ruleWith("rate_limit: {requests: 1, period: 1s}"), valid: true},
+		{name: "rate_limit_zero_requests", overlay: ruleWith("rate_limit: {requests: 0, period: 1m}"), key: "access_control.rules[0].rate_limit.requests"},
+		{name: "rate_limit_negative_period", overlay: ruleWith("rate_limit: {requests: 10, period: -1m}"), key: "access_control.rules[0].rate_limit.period"},
+		{name: "rate_limit_unknown_by", overlay: ruleWith("rate_limit: {requests: 10, period: 1m, by: ip}"), key: "access_control.rules[0].rate_limit.by"},
+		{name: "rate_limit_unknown_key", overlay: ruleWith("rate_limit: {requests: 10, period: 1m, burst: 5}"), key: "access_control.rules[0].rate_limit.burst"},
+
 		// Durations.
 		{name: "duration_days_and_hours", overlay: "session:\n  expiration: 1d12h\n  inactivity: 1h\n", valid: true},
 		{name: "duration_minus_one", overlay: "session:\n  inactivity: -1\n", key: "session.inactivity"},

@@ -40,7 +40,21 @@ type Portal struct {
 
 // AuthenticationBackend selects where users come from.
 type AuthenticationBackend struct {
-	File FileBackend `koanf:"file"`
+	File   FileBackend   `koanf:"file"`
+	Header HeaderBackend `koanf:"header"`
+}
+
+// HeaderBackend lets machine clients authenticate on the authz endpoints
+// with credentials in the original request's headers (SPEC section 9).
+// Both kinds are off by default.
+type HeaderBackend struct {
+	// Basic accepts Authorization / Proxy-Authorization: Basic.
+	Basic bool `koanf:"basic"`
+	// Tokens accepts Authorization: Bearer gate_… API tokens.
+	Tokens bool `koanf:"tokens"`
+	// Cache is how long a verified Basic credential is trusted without
+	// another password check; 0 never caches.
+	Cache Duration `koanf:"cache"`
 }
 
 // FileBackend is the Authelia-compatible users file.
@@ -67,9 +81,19 @@ type Rule struct {
 	// that must all hold.
 	Subject [][]string `koanf:"subject"`
 	Policy  string     `koanf:"policy"`
+	// RateLimit is nil for a rule without a limit.
+	RateLimit *RateLimit `koanf:"rate_limit"`
 
 	// parsed is what Validate made of the rule, for AccessControl.Parsed.
 	parsed *parsedRule
+}
+
+// RateLimit admits at most Requests per Period per user or client.
+type RateLimit struct {
+	Requests int      `koanf:"requests"`
+	Period   Duration `koanf:"period"`
+	// By is "user" (anonymous requests count by client) or "client".
+	By string `koanf:"by"`
 }
 
 // Regulation bans users and clients after repeated failed logins.

@@ -22,7 +22,10 @@ func Default() Config {
 				"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
 			},
 		},
-		Log:           Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json"},
+		AuthenticationBackend: AuthenticationBackend{
+			Header: HeaderBackend{Cache: 5 * time.Minute},
+		},
 		AccessControl: AccessControl{DefaultPolicy: "deny"},
 		Regulation: Regulation{
 			MaxRetries: 3,

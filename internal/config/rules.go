@@ -84,6 +84,37 @@ type ParsedRule struct {
 	// Subject is an OR of ANDs.
 	Subject [][]SubjectTerm
 	Policy  Policy
+	// RateLimit is nil for a rule without a limit.
+	RateLimit *ParsedRateLimit
+}
+
+// ParsedRateLimit is a rule's rate_limit: at most Requests per Period,
+// counted per client address when ByClient, else per user (anonymous
+// requests by client).
+type ParsedRateLimit struct {
+	Requests int
+	Period   Duration
+	ByClient bool
+}
+
+// parseRateLimit parses the rate_limit section at key. A limit of zero
+// requests or a zero period would refuse or admit everything, so both
+// must be positive.
+func parseRateLimit(ps *problems, key string, r RateLimit) (*ParsedRateLimit, bool) {
+	n := len(*ps)
+	if r.Requests <= 0 {
+		ps.add(key+".requests", "must be positive, got %d", r.Requests)
+	}
+	positive(ps, key+".period", r.Period)
+	p := &ParsedRateLimit{Requests: r.Requests, Period: r.Period}
+	switch r.By {
+	case "", "user":
+	case "client":
+		p.ByClient = true
+	default:
+		ps.add(key+".by", "must be user or client, got %q", r.By)
+	}
+	return p, len(*ps) == n
 }
 
 // ParsedAccessControl is access_control, parsed.
@@ -132,6 +163,10 @@ func (r Rule) clone() Rule {
 		Resources: slices.Clone(r.Resources), Paths: slices.Clone(r.Paths),
 		Methods: slices.Clone(r.Methods), Networks: slices.Clone(r.Networks),
 		Policy: r.Policy,
+	}
+	if r.RateLimit != nil {
+		rl := *r.RateLimit
+		out.RateLimit = &rl
 	}
 	for _, and := range r.Subject {
 		out.Subject = append(out.Subject, slices.Clone(and))
@@ -230,6 +265,11 @@ func parseRule(ps *problems, key string, r *Rule) ParsedRule {
 		p.Networks = append(p.Networks, n)
 	}
 	p.Subject = parseSubject(ps, key+".subject", r.Subject)
+	if r.RateLimit != nil {
+		if rl, ok := parseRateLimit(ps, key+".rate_limit", *r.RateLimit); ok {
+			p.RateLimit = rl
+		}
+	}
 	var err error
 	if p.Policy, err = ParsePolicy(r.Policy); err != nil {
 		ps.add(key+".policy", "%v", err)

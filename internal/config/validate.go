@@ -96,6 +96,9 @@ func (p Portal) HTTPS() bool {
 }
 
 func (c *Config) validateAuthenticationBackend(ps *problems) {
+	if h := c.AuthenticationBackend.Header; h.Cache < 0 {
+		ps.add("authentication_backend.header.cache", "must be 0 (no cache) or positive, got %v", h.Cache)
+	}
 	const key = "authentication_backend.file.path"
 	p := c.AuthenticationBackend.File.Path
 	if p == "" {
