@@ -166,3 +166,45 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	}
 	return nil
 }
+
+// cmdToken runs the token subcommands; create is the only one.
+func cmdToken(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{"token: the only subcommand is create"}
+	}
+	return cmdTokenCreate(args[1:], stdout)
+}
+
+// cmdTokenCreate prints a new API token once, and the users-file entry
+// that holds only its hash: gate never sees the token again.
+func cmdTokenCreate(args []string, stdout io.Writer) error {
+	fs := newFlagSet("token create")
+	user := fs.String("user", "", "the user the token authenticates as")
+	name := fs.String("name", "", "a name for the token, unique for the user")
+	expires := fs.String("expires", "", "date (2027-03-01) or RFC 3339 time the token ends; default never")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *user == "" || *name == "" {
+		return usageError{"token create needs --user and --name"}
+	}
+	if strings.ContainsAny(*name, "'\n\r") || strings.ContainsAny(*user, "\n\r") {
+		return usageError{"--user and --name must be one line without quotes"}
+	}
+	entry := fmt.Sprintf("{name: '%s', hash: '%%s'", *name)
+	if *expires != "" {
+		if _, err := users.ParseTokenExpiry(*expires); err != nil {
+			return usageError{"--expires " + err.Error()}
+		}
+		entry += ", expires: '" + *expires + "'"
+	}
+	entry += "}"
+	token, hash, err := users.NewToken()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "token: %s\n", token)
+	fmt.Fprintf(stdout, "# shown once; add this entry under users.%s.tokens in the users file:\n", *user)
+	fmt.Fprintf(stdout, "- "+entry+"\n", hash)
+	return nil
+}

@@ -31,7 +31,7 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-const usage = `usage: gate [serve] --config FILE | validate-config --config FILE | hash-password [--algorithm argon2id|bcrypt] [--password P] | healthcheck --config FILE | version`
+const usage = `usage: gate [serve] --config FILE | validate-config --config FILE | hash-password [--algorithm argon2id|bcrypt] [--password P] | token create --user NAME --name NAME [--expires DATE] | healthcheck --config FILE | version`
 
 // run is main without the process: everything it touches comes in as an
 // argument, so tests drive it directly.
@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdHashPassword(args, stdin, stdout)
 	case "healthcheck":
 		err = cmdHealthcheck(ctx, args, getenv)
+	case "token":
+		err = cmdToken(args, stdout)
 	case "version":
 		err = cmdVersion(args, stdout)
 	case "help", "-h", "--help":

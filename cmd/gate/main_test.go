@@ -79,6 +79,9 @@ func TestUsage(t *testing.T) {
 		{name: "healthcheck_without_config", args: []string{"healthcheck"}, wantCode: 2, wantErr: "no configuration given"},
 		{name: "extra_argument", args: []string{"version", "extra"}, wantCode: 2, wantErr: "unexpected argument"},
 		{name: "bad_algorithm", args: []string{"hash-password", "--algorithm", "md5"}, wantCode: 2, wantErr: "--algorithm"},
+		{name: "token_without_subcommand", args: []string{"token"}, wantCode: 2, wantErr: "create"},
+		{name: "token_create_without_user", args: []string{"token", "create", "--name", "ci"}, wantCode: 2, wantErr: "--user and --name"},
+		{name: "token_create_bad_expires", args: []string{"token", "create", "--user", "a", "--name", "ci", "--expires", "tomorrow"}, wantCode: 2, wantErr: "--expires"},
 		{name: "missing_config_file", args: []string{"validate-config", "-c", "/nonexistent/gate.yml"}, wantCode: 1, wantErr: "/nonexistent/gate.yml"},
 	}
 	for _, tt := range tests {

@@ -59,10 +59,13 @@ type snapshot struct {
 	// costs (user enumeration by timing). It is of the slowest kind in the
 	// file; checker.prepare sets it.
 	dummy verifier
+	// tokens maps the users-file hash of each API token (TokenHash) to
+	// its owner.
+	tokens map[string]tokenEntry
 }
 
 // userKeys are the keys a user may have, as in Authelia's users file.
-var userKeys = []string{"displayname", "password", "email", "groups", "disabled"}
+var userKeys = []string{"displayname", "password", "email", "groups", "disabled", "tokens"}
 
 // parse parses and validates a whole users file. It reports every problem at
 // once, each prefixed with the file name and the key path; no message
@@ -94,14 +97,14 @@ func parse(path string, data []byte) (*snapshot, error) {
 		raw = userNodes(errs, u)
 	}
 
-	s := &snapshot{users: make(map[string]entry, len(raw)), kinds: make(map[string]verifier)}
+	s := &snapshot{users: make(map[string]entry, len(raw)), kinds: make(map[string]verifier), tokens: map[string]tokenEntry{}}
 	names := make([]string, 0, len(raw))
 	for name := range raw {
 		names = append(names, name)
 	}
 	slices.Sort(names) // report problems in a stable order
 	for _, name := range names {
-		e, ok := parseUser(errs, name, raw[name])
+		e, ok := parseUser(errs, name, raw[name], s.tokens)
 		if !ok {
 			continue
 		}
@@ -164,7 +167,7 @@ func decodedUserNodes(errs *problems, u *yaml.Node) map[string]*yaml.Node {
 }
 
 // parseUser parses one user; problems go to errs.
-func parseUser(errs *problems, name string, n *yaml.Node) (entry, bool) {
+func parseUser(errs *problems, name string, n *yaml.Node, tokens map[string]tokenEntry) (entry, bool) {
 	key := "users." + name
 	before := len(errs.list)
 	if strings.TrimSpace(name) == "" {
@@ -226,6 +229,9 @@ func parseUser(errs *problems, name string, n *yaml.Node) (entry, bool) {
 		if err := d.Decode(&e.user.Disabled); err != nil {
 			errs.add(key+".disabled", lineOf(&d), errors.New("must be true or false"))
 		}
+	}
+	if tk, ok := fields["tokens"]; ok {
+		parseTokens(errs, key+".tokens", name, tk, tokens)
 	}
 	return e, len(errs.list) == before
 }
