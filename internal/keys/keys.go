@@ -20,6 +20,11 @@ type Set struct {
 	KeyHash []byte
 	// Regulation (32 bytes) keys the HMAC that names regulation counters.
 	Regulation []byte
+	// Credentials (32 bytes) keys the HMAC that names verified Basic
+	// credentials in the credential cache.
+	Credentials []byte
+	// RateLimit (32 bytes) keys the HMAC that names rate-limit counters.
+	RateLimit []byte
 }
 
 // Purposes: each label yields an independent key. Changing one ends what
@@ -30,6 +35,8 @@ const (
 	recordCipher = "gate session record aes-gcm v1"
 	keyHash      = "gate store key hmac v1"
 	regulation   = "gate regulation key hmac v1"
+	credentials  = "gate credential cache hmac v1"
+	rateLimit    = "gate rate limit key hmac v1"
 )
 
 // FromSecret derives the Set from secret with HKDF-SHA256.
@@ -45,6 +52,8 @@ func FromSecret(secret string) (Set, error) {
 		{&s.RecordCipher, recordCipher, 32},
 		{&s.KeyHash, keyHash, 32},
 		{&s.Regulation, regulation, 32},
+		{&s.Credentials, credentials, 32},
+		{&s.RateLimit, rateLimit, 32},
 	} {
 		b, err := hkdf.Key(sha256.New, []byte(secret), nil, k.purpose, k.n)
 		if err != nil {

@@ -27,6 +27,8 @@ func TestFromSecretKnownAnswers(t *testing.T) {
 		{"record_cipher", k.RecordCipher, 32, "bfca23bce3ce07d7"},
 		{"key_hash", k.KeyHash, 32, "f40437cc13467d9a"},
 		{"regulation", k.Regulation, 32, "c19e424fcedfb09e"},
+		{"credentials", k.Credentials, 32, "9179a26c88b0a7b6"},
+		{"rate_limit", k.RateLimit, 32, "3bdc20ae1fe66da2"},
 	}
 	for _, tt := range tests {
 		if got := hex.EncodeToString(tt.key[:8]); len(tt.key) != tt.length || got != tt.prefix {
