@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"gate/internal/config"
+	"gate/internal/credcache"
 	"gate/internal/keys"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
@@ -20,7 +21,7 @@ import (
 // reachability. It does not connect: gate starts while Redis is down,
 // /readyz and authz answer 503 until it answers, and the client reconnects
 // by itself. stop ends the watcher and closes the client.
-func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, stop func(), err error) {
+func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, creds *credcache.Redis, stop func(), err error) {
 	// go-redis logs each failed dial itself; those lines go to debug, and
 	// the watcher reports the outage once per back-off step.
 	redis.SetLogger(redisLogger{log})
@@ -30,9 +31,10 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 	store, err = session.NewRedis(client, session.RedisOptions{RecordKey: k.RecordCipher, NameKey: k.KeyHash, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		_ = client.Close()
-		return nil, nil, nil, fmt.Errorf("session.redis: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("session.redis: %w", err)
 	}
 	counters = regulation.NewRedisCounters(client, rc.StatePrefix, plan.String())
+	creds = credcache.NewRedis(client, rc.StatePrefix)
 
 	rlog := log.With().Str("redis", plan.String()).Logger()
 	rlog.Info().Str("topology", plan.Topology.String()).Str("auth", plan.Auth()).Bool("tls", plan.TLS != nil).
@@ -44,7 +46,7 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 		defer close(done)
 		redisconn.Watcher{Ping: store.Ping, Report: func(s redisconn.Status) { logRedisStatus(rlog, s) }}.Run(ctx)
 	}()
-	return store, counters, func() {
+	return store, counters, creds, func() {
 		cancel()
 		<-done
 		_ = store.Close()

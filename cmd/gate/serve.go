@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"gate/internal/config"
+	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
 	"gate/internal/revoke"
 	"gate/internal/session"
@@ -116,14 +117,16 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		// activeSessions feeds the gauge; the memory store only, as counting
 		// Redis sessions would mean scanning the keyspace.
 		activeSessions func() float64
+		creds          gatehttp.CredentialCache = credcache.NewMemory(0, nil)
 	)
 	if rc := cfg.Session.Redis; rc != nil {
-		rs, rcounters, closeRedis, err := openRedis(*rc, st.redis, st.keys, log)
+		rs, rcounters, rcreds, closeRedis, err := openRedis(*rc, st.redis, st.keys, log)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, closeRedis)
 		store = rs
+		creds = rcreds
 		if reg, err = newRegulator(cfg, rcounters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
@@ -159,6 +162,10 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		Inactivity:         cfg.Session.Inactivity,
 		RememberMe:         cfg.Session.RememberMe,
 		WriteTimeout:       cfg.Server.WriteTimeout,
+		Header:             cfg.AuthenticationBackend.Header,
+		Tokens:             dir,
+		Credentials:        creds,
+		CredentialKey:      st.keys.Credentials,
 	})
 	if err != nil {
 		return fail(err)

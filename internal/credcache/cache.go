@@ -143,8 +143,8 @@ type Group[T any] struct {
 type call[T any] struct {
 	done    chan struct{}
 	waiters int // guarded by Group.mu
-	val  T
-	err  error
+	val     T
+	err     error
 }
 
 // Do runs fn for key, or waits for the run already under way and returns

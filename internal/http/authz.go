@@ -121,6 +121,20 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		}
 	}
 	result := s.opts.Rules.Decide(req, subj)
+	if result == access.Login && sess == nil && (s.opts.Header.Basic || s.opts.Header.Tokens) {
+		// Only a request that needs a login pays for a credential check:
+		// bypass and deny rules never look at one.
+		u, outcome, code := s.machineAuth(w, r, st, req.Client, now)
+		switch outcome {
+		case machineAnswered:
+			s.decided("login")
+			return code
+		case machineUser:
+			user = u
+			subj = &access.Subject{User: user.Name, Groups: user.Groups}
+			result = s.opts.Rules.Decide(req, subj)
+		}
+	}
 	logDecision(st, d.name, t, user, result)
 	switch result {
 	case access.Allow:

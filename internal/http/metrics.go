@@ -15,6 +15,9 @@ type Metrics struct {
 	latency     prometheus.Histogram
 	logins      *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
+	// credentials counts Basic and token credentials on the authz
+	// endpoints by outcome; "verified" is one password check.
+	credentials *prometheus.CounterVec
 	// byResult resolves the decision counters once; the label lookup would
 	// otherwise hash on every request.
 	byResult map[string]prometheus.Counter
@@ -42,8 +45,12 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 			Name: "gate_session_store_errors_total",
 			Help: "Session store errors by operation.",
 		}, []string{"op"}),
+		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gate_authz_credentials_total",
+			Help: "Basic and token credentials on the authz endpoints by outcome (verified is one password check).",
+		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.decisions, m.latency, m.logins, m.storeErrors,
+	m.reg.MustRegister(m.decisions, m.latency, m.logins, m.storeErrors, m.credentials,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if activeSessions != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

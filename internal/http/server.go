@@ -16,6 +16,7 @@ import (
 	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/cookie"
+	"gate/internal/credcache"
 	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/users"
@@ -67,6 +68,17 @@ type Options struct {
 	// still answer.
 	WriteTimeout time.Duration
 
+	// Header is authentication_backend.header: Basic and token
+	// credentials on the authz endpoints.
+	Header config.HeaderBackend
+	// Tokens authenticates API tokens; nil turns tokens off.
+	Tokens TokenDirectory
+	// Credentials caches verified Basic credentials; nil caches nothing.
+	Credentials CredentialCache
+	// CredentialKey keys the names of cached credentials (keys.Set's
+	// Credentials); required with Header.Basic.
+	CredentialKey []byte
+
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -87,6 +99,11 @@ type Server struct {
 	ids       *requestIDs
 	router    chi.Router
 	defaultRD string
+	// realm is the portal host, named in WWW-Authenticate.
+	realm string
+	// basicChecks shares one password check among concurrent requests
+	// with the same Basic credential.
+	basicChecks credcache.Group[basicResult]
 }
 
 // New checks opts and builds the router.
@@ -124,6 +141,10 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if opts.Header.Basic && len(opts.CredentialKey) < 32 {
+		return nil, errors.New("http: a credential key of at least 32 bytes is required with header.basic")
+	}
+	s.realm = portal.Hostname()
 	s.portalLoc = portal.Scheme + "://" + portal.Host + s.base + "/?rd="
 	if rd, ok := s.redirects.safe(opts.DefaultRedirectURL); ok {
 		s.defaultRD = rd

@@ -25,6 +25,7 @@ import (
 	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/cookie"
+	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
 	"gate/internal/keys"
 	"gate/internal/regulation"
@@ -115,6 +116,10 @@ type envOpts struct {
 	// wrapUsers, when set, wraps the users file the server checks
 	// passwords with.
 	wrapUsers func(gatehttp.UserDirectory) gatehttp.UserDirectory
+	// header turns on Basic and token credentials; creds is the
+	// credential cache (a memory one when nil and header.basic is on).
+	header config.HeaderBackend
+	creds  gatehttp.CredentialCache
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -215,6 +220,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Inactivity:         o.inactivity,
 		RememberMe:         o.rememberMe,
 		WriteTimeout:       o.writeTimeout,
+		Header:             o.header,
+		Tokens:             u,
+		Credentials:        cmp.Or[gatehttp.CredentialCache](o.creds, credcache.NewMemory(0, e.clock.Now)),
+		CredentialKey:      testKeys(t).Credentials,
 		Now:                e.clock.Now,
 	})
 	if err != nil {
