@@ -1,15 +1,16 @@
 package http_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
 	"gate/internal/config"
+	"gate/internal/testkit/redistest"
 	"gate/internal/users"
 )
 
@@ -77,21 +78,12 @@ func TestBasicAuthRefusals(t *testing.T) {
 				if got := resp.Header.Get("Location"); got != "" {
 					t.Errorf("%s: Location = %q; want none (no redirect for machine clients)", endpoint, got)
 				}
-				if body := readBody(t, resp); !strings.Contains(body, tt.msg) {
+				if body := body(t, resp); !strings.Contains(body, tt.msg) {
 					t.Errorf("%s: body %q; want %q", endpoint, body, tt.msg)
 				}
 			}
 		})
 	}
-}
-
-func readBody(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func TestBasicAuthDuplicateHeader(t *testing.T) {
@@ -239,4 +231,52 @@ func TestTokenAuth(t *testing.T) {
 	if got := resp.Header.Get("Remote-User"); got != "carol" {
 		t.Errorf("Remote-User = %q; want carol", got)
 	}
+}
+
+// TestRedisMachineClients runs two gate instances on one Redis: a
+// credential verified on one is a cache hit on the other (no password
+// check there), its key is under <state_prefix>cred: with the cache
+// period as TTL, and a Basic-auth ban made on one refuses on the other.
+func TestRedisMachineClients(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	cfg := redisConfig(srv)
+	usersPath := writeRedisUsers(t)
+	a := newRedisGate(t, cfg, usersPath)
+	b := newRedisGate(t, cfg, usersPath)
+	wantStatus(t, a.forwardAuth("GET", "https", "app.example.com", "/", basic("alice", alicePass)), 200)
+	resp := b.forwardAuth("GET", "https", "app.example.com", "/", basic("alice", alicePass))
+	wantStatus(t, resp, 200)
+	if got := resp.Header.Get("Remote-User"); got != "alice" {
+		t.Errorf("Remote-User = %q; want alice", got)
+	}
+	if got, want := metricValue(t, b, `gate_authz_credentials_total{result="verified"}`), "0"; got != want {
+		t.Errorf("password checks on the second instance = %s; want %s", got, want)
+	}
+	if got, want := metricValue(t, b, `gate_authz_credentials_total{result="cache_hit"}`), "1"; got != want {
+		t.Errorf("cache hits on the second instance = %s; want %s", got, want)
+	}
+	keys, err := srv.Admin().Keys(context.Background(), cfg.StatePrefix+"cred:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("cred keys = %v, %v; want one", keys, err)
+	}
+	if ttl := srv.Admin().PTTL(context.Background(), keys[0]).Val(); ttl <= 0 || ttl > machineHeader.Cache {
+		t.Errorf("TTL = %v; want within %v", ttl, machineHeader.Cache)
+	}
+	if strings.Contains(keys[0], "alice") {
+		t.Errorf("key %q names the user", keys[0])
+	}
+
+	// Bob's wrong passwords on a ban bob on b too.
+	for i := range 3 {
+		wantStatus(t, a.forwardAuth("GET", "https", "app.example.com", "/", basic("bob", fmt.Sprint("wrong", i)), fromPeer("127.0.0.2:1")), 401)
+	}
+	resp = b.forwardAuth("GET", "https", "app.example.com", "/", basic("bob", "bob-password"), fromPeer("127.0.0.3:1"))
+	wantStatus(t, resp, 429)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+
+	// Redis down: the cache cannot answer, and gate fails closed.
+	srv.Stop()
+	wantStatus(t, b.forwardAuth("GET", "https", "app.example.com", "/", basic("alice", alicePass)), 503)
 }

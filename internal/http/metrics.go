@@ -65,6 +65,9 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 	for _, r := range []string{"success", "failure", "banned", "busy", "bad_request", "error"} {
 		m.logins.WithLabelValues(r)
 	}
+	for _, r := range []string{"verified", "cache_hit", "token", "invalid", "malformed", "banned", "busy", "error"} {
+		m.credentials.WithLabelValues(r)
+	}
 	return m
 }
 

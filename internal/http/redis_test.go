@@ -16,6 +16,7 @@ import (
 	"gate/internal/access"
 	"gate/internal/config"
 	"gate/internal/cookie"
+	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
@@ -85,10 +86,16 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	metrics := gatehttp.NewMetrics(nil)
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:           store,
 		Cookies:            cookies,
 		Users:              u,
+		Metrics:            metrics,
+		Header:             machineHeader,
+		Tokens:             f,
+		Credentials:        credcache.NewRedis(client, cfg.StatePrefix),
+		CredentialKey:      testKeys(t).Credentials,
 		Rules:              rules,
 		Regulator:          reg,
 		Logger:             zerolog.Nop(),
@@ -103,7 +110,7 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, h: srv, usersPath: usersPath, users: f, revoker: revoker}
+	return &env{t: t, h: srv, usersPath: usersPath, users: f, revoker: revoker, metrics: metrics}
 }
 
 func redisConfig(srv *redistest.Server) config.Redis {
