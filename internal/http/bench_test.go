@@ -162,3 +162,38 @@ func benchSessions(b *testing.B, n int) {
 		}
 	})
 }
+
+// benchBasic runs one allowed forward-auth decision for alice with Basic
+// credentials already in the credential cache: the machine-client hot
+// path, to compare with benchDecision's cookie.
+func benchBasic(b *testing.B, e *env) {
+	r := authzRequest()
+	basic("alice", alicePass)(r)
+	check := httptest.NewRecorder()
+	e.h.ServeHTTP(check, r) // the one password check; the cache is warm after it
+	if check.Code != http.StatusOK || check.Header().Get("Remote-User") != "alice" {
+		b.Fatalf("setup: status %d, Remote-User %q", check.Code, check.Header().Get("Remote-User"))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &nopWriter{h: make(http.Header, 8)}
+		for pb.Next() {
+			clear(w.h)
+			e.h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// BenchmarkForwardAuthBasic is a Basic-auth decision with a warm memory
+// credential cache.
+func BenchmarkForwardAuthBasic(b *testing.B) {
+	benchBasic(b, newEnv(b, envOpts{header: machineHeader}))
+}
+
+// BenchmarkForwardAuthBasicRedis is the same with the credential cache in
+// Redis over loopback: one EXISTS per decision.
+func BenchmarkForwardAuthBasicRedis(b *testing.B) {
+	srv := redistest.StartServer(b, redistest.ServerOptions{})
+	benchBasic(b, newRedisGate(b, redisConfig(srv), writeRedisUsers(b)))
+}
