@@ -67,6 +67,15 @@ func TestValidateAgreesWithServe(t *testing.T) {
 		{name: "trusted_proxy_mapped_shorter_than_96", overlay: "server:\n  trusted_proxies: ['10.0.0.0/8', '::ffff:10.0.0.0/88']\n", key: "server.trusted_proxies[1]"},
 
 		// Domains: the session's and the rules'.
+		// session.cookies, Authelia's multi-domain form (SPEC section 10),
+		// in place of session.domain and portal.url.
+		{name: "cookies_two_domains", overlay: cookiesOverlay("    - domain: example.com\n      authelia_url: 'https://auth.example.com'\n    - domain: example.org\n      portal_url: 'https://login.example.org/gate'\n      name: org_session\n      inactivity: 10m\n"), valid: true},
+		{name: "cookies_beside_session_domain", overlay: "session:\n  cookies:\n    - domain: example.org\n      authelia_url: 'https://auth.example.org'\n", key: "session.cookies"},
+		{name: "cookies_overlap", overlay: cookiesOverlay("    - domain: example.com\n      authelia_url: 'https://auth.example.com'\n    - domain: app.example.com\n      authelia_url: 'https://auth.app.example.com'\n"), key: "session.cookies[1].domain"},
+		{name: "cookies_portal_outside", overlay: cookiesOverlay("    - domain: example.com\n      authelia_url: 'https://auth.example.org'\n"), key: "session.cookies[0].authelia_url"},
+		{name: "cookies_host_prefix_name", overlay: cookiesOverlay("    - domain: example.com\n      authelia_url: 'https://auth.example.com'\n      name: __Host-gate\n"), key: "session.cookies[0].name"},
+		{name: "cookies_same_site_none_over_http", overlay: cookiesOverlay("    - domain: example.com\n      authelia_url: 'http://auth.example.com'\n      same_site: none\n"), key: "session.cookies[0].same_site"},
+
 		{name: "session_domain_upper_case", overlay: "session:\n  domain: EXAMPLE.com\n", valid: true},
 		{name: "session_domain_trailing_dot", overlay: "session:\n  domain: 'example.com.'\n", key: "session.domain"},
 		{name: "session_domain_underscore", overlay: "portal:\n  url: 'https://auth.my_site.example.com'\nsession:\n  domain: my_site.example.com\n", key: "session.domain"},
@@ -379,4 +388,10 @@ func selfSigned(t *testing.T) (certPEM, keyPEM string) {
 	certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 	return certPEM, keyPEM
+}
+
+// cookiesOverlay gives the cookie domains as session.cookies items,
+// emptying the single-domain keys the base configuration sets.
+func cookiesOverlay(items string) string {
+	return "portal:\n  url: ''\nsession:\n  domain: ''\n  cookies:\n" + items
 }

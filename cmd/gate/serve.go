@@ -147,30 +147,42 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		metrics = gatehttp.NewMetrics(activeSessions)
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
-		Sessions:           store,
-		Cookies:            st.cookies,
-		Users:              dir,
-		Rules:              st.rules,
-		Regulator:          reg,
-		Logger:             log,
-		Metrics:            metrics,
-		PortalURL:          cfg.Portal.URL,
-		DefaultRedirectURL: cfg.Portal.DefaultRedirectURL,
-		Domain:             cfg.Session.Domain,
-		TrustedProxies:     st.trusted,
-		Expiration:         cfg.Session.Expiration,
-		Inactivity:         cfg.Session.Inactivity,
-		RememberMe:         cfg.Session.RememberMe,
-		WriteTimeout:       cfg.Server.WriteTimeout,
-		Header:             cfg.AuthenticationBackend.Header,
-		Tokens:             dir,
-		Credentials:        creds,
-		CredentialKey:      st.keys.Credentials,
+		Sessions:       store,
+		Sites:          sites(st),
+		Users:          dir,
+		Rules:          st.rules,
+		Regulator:      reg,
+		Logger:         log,
+		Metrics:        metrics,
+		TrustedProxies: st.trusted,
+		WriteTimeout:   cfg.Server.WriteTimeout,
+		Header:         cfg.AuthenticationBackend.Header,
+		Tokens:         dir,
+		Credentials:    creds,
+		CredentialKey:  st.keys.Credentials,
 	})
 	if err != nil {
 		return fail(err)
 	}
 	return srv, cleanup, nil
+}
+
+// sites are the cookie domains as the server takes them, each with the
+// codec prepare built for it.
+func sites(st *startup) []gatehttp.Site {
+	out := make([]gatehttp.Site, len(st.domains))
+	for i, d := range st.domains {
+		out[i] = gatehttp.Site{
+			Cookies:            st.cookies[i],
+			PortalURL:          d.PortalURL,
+			DefaultRedirectURL: d.DefaultRedirectURL,
+			Domain:             d.Domain,
+			Expiration:         d.Expiration,
+			Inactivity:         d.Inactivity,
+			RememberMe:         d.RememberMe,
+		}
+	}
+	return out
 }
 
 func sameSite(v string) http.SameSite {

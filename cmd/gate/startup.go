@@ -34,7 +34,10 @@ type startup struct {
 	network, address string
 	trusted          []netip.Prefix
 	rules            *access.Rules
-	cookies          *cookie.Codec
+	// domains are config's cookie domains, and cookies their codecs, in
+	// the same order.
+	domains []config.CookieDomain
+	cookies []*cookie.Codec
 	// redis is the Redis connection plan; nil for the memory store.
 	redis *redisconn.Plan
 	// regulator keeps its counters in memory, as serve does with the memory
@@ -61,12 +64,20 @@ func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
 	check("server.address", err)
 	s.trusted, err = cfg.Server.TrustedPrefixes()
 	check("server.trusted_proxies", err)
-	s.rules, err = access.New(cfg.AccessControl, cfg.Session.Domain)
+	s.domains = cfg.CookieDomains()
+	names := make([]string, len(s.domains))
+	for i, d := range s.domains {
+		names[i] = d.Domain
+	}
+	s.rules, err = access.New(cfg.AccessControl, names...)
 	check("access_control", err)
 	s.keys, err = keys.FromSecret(cfg.Session.Secret)
 	check("session.secret", err)
-	s.cookies, err = newCookies(cfg, s.keys)
-	check("session", err)
+	for _, d := range s.domains {
+		c, err := newCookies(d, s.keys)
+		check(d.Key(), err)
+		s.cookies = append(s.cookies, c)
+	}
 	if rc := cfg.Session.Redis; rc != nil {
 		s.redis, err = redisconn.Resolve(*rc)
 		check("session.redis", err)
@@ -79,13 +90,16 @@ func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
 	return s, nil
 }
 
-// newCookies builds the session cookie codec.
-func newCookies(cfg *config.Config, k keys.Set) (*cookie.Codec, error) {
+// newCookies builds the session cookie codec of one cookie domain. Every
+// domain's cookie is signed with the same keys: its name and the domain
+// the browser keeps it for tell them apart, and a session id is worth as
+// much on one domain as on another only if its user logs in there.
+func newCookies(d config.CookieDomain, k keys.Set) (*cookie.Codec, error) {
 	return cookie.New(cookie.Config{
-		Name:     cfg.Session.Name,
-		Domain:   cfg.Session.Domain,
-		Secure:   cfg.Portal.HTTPS(),
-		SameSite: sameSite(cfg.Session.SameSite),
+		Name:     d.Name,
+		Domain:   d.Domain,
+		Secure:   d.HTTPS(),
+		SameSite: sameSite(d.SameSite),
 		HashKey:  k.CookieHash,
 		BlockKey: k.CookieBlock,
 	})

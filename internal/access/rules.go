@@ -70,9 +70,9 @@ const (
 type Rules struct {
 	rules         []rule
 	defaultPolicy policy
-	// domain is the session cookie's domain, lower-cased: hosts outside it
-	// never receive the cookie.
-	domain string
+	// domains are the session cookies' domains, lower-cased: hosts outside
+	// every one never receive a cookie.
+	domains []string
 	// needPath is set when some rule has resources or paths, so that
 	// requests are normalized only when a rule will read the path.
 	needPath bool
@@ -94,21 +94,30 @@ type rule struct {
 // term is one "user:x" or "group:y" condition.
 type term = config.SubjectTerm
 
-// New builds the rules of ac for a session cookie scoped to sessionDomain.
-// The values are config's parse (AccessControl.Parsed), which Validate has
-// run already: a validated configuration always builds, and its regexes
-// are not compiled a second time. It reports every problem at once, each
-// naming its key path (access_control.rules[0].networks[1]).
-func New(ac config.AccessControl, sessionDomain string) (*Rules, error) {
+// New builds the rules of ac for session cookies scoped to sessionDomains
+// (session.domain, or each domain of session.cookies). The values are
+// config's parse (AccessControl.Parsed), which Validate has run already: a
+// validated configuration always builds, and its regexes are not compiled
+// a second time. It reports every problem at once, each naming its key path
+// (access_control.rules[0].networks[1]).
+func New(ac config.AccessControl, sessionDomains ...string) (*Rules, error) {
 	parsed, err := ac.Parsed()
-	domain, derr := config.ParseDomain(sessionDomain)
-	if derr != nil {
-		derr = fmt.Errorf("session.domain: %w", derr)
+	errs := []error{err}
+	if len(sessionDomains) == 0 {
+		errs = append(errs, errors.New("session.domain: required: the domain the session cookie is set for"))
 	}
-	if err := errors.Join(err, derr); err != nil {
+	domains := make([]string, 0, len(sessionDomains))
+	for _, d := range sessionDomains {
+		domain, derr := config.ParseDomain(d)
+		if derr != nil {
+			errs = append(errs, fmt.Errorf("session.domain: %w", derr))
+		}
+		domains = append(domains, domain)
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	r := &Rules{defaultPolicy: parsed.DefaultPolicy, domain: domain}
+	r := &Rules{defaultPolicy: parsed.DefaultPolicy, domains: domains}
 	for _, p := range parsed.Rules {
 		r.rules = append(r.rules, rule{
 			hosts:     p.Hosts,
@@ -309,8 +318,15 @@ func hasGroup(groups []string, g string) bool {
 	return false
 }
 
-// inDomain reports whether host receives the session cookie.
-func (r *Rules) inDomain(host string) bool { return config.WithinDomain(host, r.domain) }
+// inDomain reports whether host receives a session cookie.
+func (r *Rules) inDomain(host string) bool {
+	for _, d := range r.domains {
+		if config.WithinDomain(host, d) {
+			return true
+		}
+	}
+	return false
+}
 
 // canonicalHost lower-cases host and drops a port and one trailing dot.
 // It does not allocate when host is already lower-case.

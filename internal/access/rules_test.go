@@ -381,3 +381,33 @@ func TestDecide_queryAnchors(t *testing.T) {
 		{"suggested_sibling", req("suggested.example.com", "/administrator?x=1"), nil, access.Allow},
 	})
 }
+
+// With several cookie domains (session.cookies), a host under any of them
+// may log in; a host under none is forbidden unless bypassed.
+func TestDecide_severalCookieDomains(t *testing.T) {
+	r, err := access.New(config.AccessControl{DefaultPolicy: "one_factor"}, "example.com", "Example.org")
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	tests := []decideCase{
+		{"first_domain", req("app.example.com", "/"), nil, access.Login},
+		{"second_domain", req("app.example.org", "/"), nil, access.Login},
+		{"second_domain_apex", req("example.org", "/"), nil, access.Login},
+		{"neither", req("app.example.net", "/"), nil, access.Forbid},
+		{"lookalike", req("example.org.evil.net", "/"), nil, access.Forbid},
+		{"second_domain_user", req("app.example.org", "/"), alice, access.Allow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.Decide(tt.req, tt.subj); got != tt.want {
+				t.Errorf("Decide(%+v, %v) = %v; want %v", tt.req, tt.subj, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNew_noSessionDomain(t *testing.T) {
+	if _, err := access.New(config.AccessControl{DefaultPolicy: "deny"}); err == nil {
+		t.Error("New without a session domain: err = nil; want an error")
+	}
+}

@@ -115,8 +115,26 @@ type Session struct {
 	RememberMe Duration `koanf:"remember_me"`
 	Domain     string   `koanf:"domain"`
 	SameSite   string   `koanf:"same_site"`
+	// Cookies is Authelia's multi-domain form (session.cookies), in place
+	// of Domain and the portal section; read both through
+	// Config.CookieDomains.
+	Cookies []CookieEntry `koanf:"cookies"`
 	// Redis is nil for the memory store.
 	Redis *Redis `koanf:"redis"`
+}
+
+// CookieEntry is one item of session.cookies, as Authelia 4.38 documents
+// it. A nil override takes the session-wide value.
+type CookieEntry struct {
+	Domain string `koanf:"domain"`
+	// PortalURL is the entry's login portal; portal_url is gate's alias.
+	PortalURL             string    `koanf:"authelia_url"`
+	DefaultRedirectionURL string    `koanf:"default_redirection_url"`
+	Name                  string    `koanf:"name"`
+	SameSite              string    `koanf:"same_site"`
+	Expiration            *Duration `koanf:"expiration"`
+	Inactivity            *Duration `koanf:"inactivity"`
+	RememberMe            *Duration `koanf:"remember_me"`
 }
 
 // RememberMeEnabled reports whether logins may ask for a long session.

@@ -15,6 +15,18 @@ type SessionCookie struct {
 	Secure bool
 	// SameSiteNone is set for SameSite=None.
 	SameSiteNone bool
+	// keys name the keys of these values in messages; the zero value names
+	// the single-domain form's (session.name, session.domain).
+	keys domainKeys
+}
+
+// key returns the key path of one value: the operator's own when the
+// cookie came from CookieDomain.Cookie, the single-domain form's otherwise.
+func (c SessionCookie) key(own, single string) string {
+	if own != "" {
+		return own
+	}
+	return single
 }
 
 // Cookie prefixes (RFC 6265bis, section 4.1.3). Browsers match them
@@ -40,24 +52,27 @@ func (c SessionCookie) Check() error {
 
 func (c SessionCookie) check(ps *problems) {
 	c.checkName(ps)
+	domainKey := c.key(c.keys.domain, singleKeys.domain)
+	portalKey := c.key(c.keys.portal, singleKeys.portal)
 	if c.Domain != "" {
 		if _, err := ParseDomain(c.Domain); err != nil {
-			ps.add("session.domain", "%v", err)
+			ps.add(domainKey, "%v", err)
 		} else if err := (&http.Cookie{Name: "x", Value: "x", Domain: c.Domain}).Valid(); err != nil {
 			// net/http decides what SetCookie sends; ParseDomain is meant to
 			// be stricter, and this keeps a difference from going unnoticed.
-			ps.add("session.domain", "not accepted as a cookie domain: %v", err)
+			ps.add(domainKey, "not accepted as a cookie domain: %v", err)
 		}
 	}
 	if c.SameSiteNone && !c.Secure {
 		// Browsers drop SameSite=None cookies that are not Secure, and the
 		// cookie is Secure only behind an https portal.
-		ps.add("session.same_site", "none needs an https portal.url: browsers drop SameSite=None cookies without Secure")
+		ps.add(c.key(c.keys.sameSite, singleKeys.sameSite), "none needs an https %s: browsers drop SameSite=None cookies without Secure", portalKey)
 	}
 }
 
 func (c SessionCookie) checkName(ps *problems) {
-	const key = "session.name"
+	key := c.key(c.keys.name, singleKeys.name)
+	portalKey := c.key(c.keys.portal, singleKeys.portal)
 	switch {
 	case c.Name == "":
 		ps.add(key, "required: the cookie name")
@@ -66,11 +81,11 @@ func (c SessionCookie) checkName(ps *problems) {
 	case hasPrefixFold(c.Name, hostPrefix) && c.Domain != "":
 		// A __Host- cookie must not carry a Domain; gate's carries
 		// session.domain so that every protected subdomain receives it.
-		ps.add(key, "must not start with %s (in any letter case): browsers refuse such a cookie with a Domain, and the session cookie is set for session.domain", hostPrefix)
+		ps.add(key, "must not start with %s (in any letter case): browsers refuse such a cookie with a Domain, and the session cookie is set for %s", hostPrefix, c.key(c.keys.domain, singleKeys.domain))
 	case hasPrefixFold(c.Name, hostPrefix) && !c.Secure:
-		ps.add(key, "a %s cookie needs an https portal.url", hostPrefix)
+		ps.add(key, "a %s cookie needs an https %s", hostPrefix, portalKey)
 	case hasPrefixFold(c.Name, securePrefix) && !c.Secure:
-		ps.add(key, "a %s cookie (in any letter case) needs an https portal.url", securePrefix)
+		ps.add(key, "a %s cookie (in any letter case) needs an https %s", securePrefix, portalKey)
 	default:
 		if err := (&http.Cookie{Name: c.Name, Value: "x"}).Valid(); err != nil {
 			ps.add(key, "not accepted as a cookie name: %v", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,17 @@ import (
 var aliases = map[string]map[string]string{
 	// Authelia's older name.
 	"session": {"remember_me_duration": "remember_me"},
+	// gate's own name beside Authelia's, and Authelia's older one.
+	"session.cookies[]": {"portal_url": "authelia_url", "remember_me_duration": "remember_me"},
+}
+
+// listIndex matches the index of a list item in a key path.
+var listIndex = regexp.MustCompile(`\[\d+\]`)
+
+// aliasesAt returns the aliases of the section at path; the items of a
+// list share theirs, under the list's path with "[]".
+func aliasesAt(path string) map[string]string {
+	return aliases[listIndex.ReplaceAllString(path, "[]")]
 }
 
 // fieldsOf maps koanf tags to struct fields.
@@ -81,7 +93,7 @@ func indexKey(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i)
 // key left empty (YAML null) counts as not given, except that an empty
 // section still counts as present ("redis:" alone selects Redis).
 func normalizeLayer(path string, m map[string]any, t reflect.Type, ps *problems) {
-	for alias, canonical := range aliases[path] {
+	for alias, canonical := range aliasesAt(path) {
 		v, ok := m[alias]
 		if !ok {
 			continue
@@ -131,10 +143,6 @@ func checkKeys(path string, m map[string]any, t reflect.Type, ps *problems) {
 		key := joinKey(path, k)
 		f, ok := fields[k]
 		if !ok {
-			if key == "session.cookies" {
-				ps.add(key, "multi-domain session cookies are not supported yet (planned); configure one domain with session.domain and portal.url")
-				continue
-			}
 			ps.add(key, "unknown key")
 			continue
 		}

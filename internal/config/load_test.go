@@ -192,20 +192,6 @@ session:
 	}
 }
 
-func TestLoadSessionCookies(t *testing.T) {
-	_, err := loadYAML(t, nil, baseYAML(t), `
-session:
-  cookies:
-    - domain: example.com
-      authelia_url: https://auth.example.com
-`)
-	wantProblem(t, err, "session.cookies", "not supported yet (planned)")
-	wantProblem(t, err, "session.cookies", "session.domain")
-	if strings.Contains(err.Error(), "unknown key") {
-		t.Errorf("got %v; want no unknown-key problem", err)
-	}
-}
-
 func TestLoadRememberMeAlias(t *testing.T) {
 	c := mustLoad(t, nil, baseYAML(t), "session:\n  remember_me_duration: 2w\n")
 	if got, want := c.Session.RememberMe, 14*24*time.Hour; got != want {

@@ -23,7 +23,6 @@ func (c *Config) Validate() error {
 	var ps problems
 	c.validateServer(&ps)
 	c.validateLog(&ps)
-	c.validatePortal(&ps)
 	c.validateAuthenticationBackend(&ps)
 	c.validateAccessControl(&ps)
 	c.validateRegulation(&ps)
@@ -55,36 +54,6 @@ func (c *Config) validateLog(ps *problems) {
 	case "json", "text":
 	default:
 		ps.add("log.format", "must be json or text, got %q", c.Log.Format)
-	}
-}
-
-func (c *Config) validatePortal(ps *problems) {
-	// The host checks need a valid session.domain; validateSession reports
-	// an invalid one.
-	domain, domainErr := ParseDomain(c.Session.Domain)
-	portal, err := ParseSiteURL(c.Portal.URL)
-	switch {
-	case c.Portal.URL == "":
-		ps.add("portal.url", "required: the public URL of the login portal")
-	case err != nil:
-		ps.add("portal.url", "%v", err)
-	case portal.RawQuery != "" || portal.Fragment != "":
-		ps.add("portal.url", "must have no query or fragment: gate appends /?rd=")
-	case domainErr == nil && !WithinDomain(portal.Hostname(), domain):
-		ps.add("portal.url", "host %q is not session.domain %q or a subdomain of it: the session cookie would not reach the portal", portal.Hostname(), domain)
-	}
-
-	if c.Portal.DefaultRedirectURL == "" {
-		return
-	}
-	u, err := ParseSiteURL(c.Portal.DefaultRedirectURL)
-	switch {
-	case err != nil:
-		ps.add("portal.default_redirect_url", "%v", err)
-	case domainErr == nil && !WithinDomain(u.Hostname(), domain):
-		ps.add("portal.default_redirect_url", "host %q is not session.domain %q or a subdomain of it", u.Hostname(), domain)
-	case portal != nil && portal.Scheme == "https" && u.Scheme != "https":
-		ps.add("portal.default_redirect_url", "must be https, as portal.url is")
 	}
 }
 
@@ -141,42 +110,13 @@ func (c *Config) validateSession(ps *problems) {
 		ps.add("session.secret", "too short: %d characters, need at least %d", n, minSecretLength)
 	}
 
-	if s.Domain == "" {
-		ps.add("session.domain", "required: the domain the session cookie is set for")
-	} else if d, err := ParseDomain(s.Domain); err == nil {
-		s.Domain = d
-	}
-	// The cookie check reports a bad session.domain, and the name and
-	// SameSite rules browsers apply.
-	switch s.SameSite {
-	case "lax", "strict", "none":
-	default:
-		ps.add("session.same_site", "must be lax, strict or none, got %q", s.SameSite)
-	}
-	c.SessionCookie().check(ps)
-
-	positive(ps, "session.expiration", s.Expiration)
-	switch {
-	case s.Inactivity < 0:
-		ps.add("session.inactivity", "must be 0 (no limit) or positive, got %v", s.Inactivity)
-	case s.Expiration > 0 && s.Inactivity > s.Expiration:
-		ps.add("session.inactivity", "%v is longer than session.expiration %v", s.Inactivity, s.Expiration)
-	}
-	if s.RememberMe <= 0 && s.RememberMe != RememberMeDisabled {
-		ps.add("session.remember_me", "must be positive, or -1 to disable remember-me, got %v", s.RememberMe)
-	}
+	c.validateCookieDomains(ps)
 }
 
-// SessionCookie describes the session cookie the configuration asks for:
-// named session.name, set for session.domain, Secure behind an https
-// portal.
+// SessionCookie describes the session cookie of the first cookie domain:
+// the only one in the single-domain form.
 func (c *Config) SessionCookie() SessionCookie {
-	return SessionCookie{
-		Name:         c.Session.Name,
-		Domain:       c.Session.Domain,
-		Secure:       c.Portal.HTTPS(),
-		SameSiteNone: c.Session.SameSite == "none",
-	}
+	return c.CookieDomains()[0].Cookie()
 }
 
 func positive(ps *problems, key string, d time.Duration) {

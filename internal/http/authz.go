@@ -103,6 +103,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		s.decided("bad_request")
 		return writeText(w, http.StatusBadRequest, err.Error())
 	}
+	// The target's host picks the cookie domain: its cookie is read, and
+	// its portal is where a login is sent.
+	st.site = s.siteFor(t.Host)
+	if r.URL.RawQuery != "" && !s.portalNamed(r, st.site) {
+		s.decided("bad_request")
+		return writeText(w, http.StatusBadRequest, "authelia_url is not the portal of the requested domain")
+	}
 	sess, user, err := s.currentUser(r, st)
 	if err != nil {
 		s.decided("error")
@@ -154,7 +161,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		return http.StatusOK
 	case access.Login:
 		s.decided("login")
-		w.Header().Set("Location", s.portalLoc+url.QueryEscape(t.URL()))
+		if st.site == nil {
+			// Rules admit a login only under a cookie domain; a host under
+			// none could never carry the cookie back.
+			s.decided("deny")
+			return writeText(w, http.StatusForbidden, "forbidden")
+		}
+		w.Header().Set("Location", st.site.portalLoc+url.QueryEscape(t.URL()))
 		return writeText(w, d.loginStatus(r, t), "authentication required")
 	default:
 		s.decided("deny")
@@ -168,7 +181,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 // login (the stamps differ) are all "no session" (nil, nil); only a store
 // failure is an error, and callers must fail closed on it.
 func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Session, users.User, error) {
-	id, err := s.opts.Cookies.Read(r)
+	if st == nil || st.site == nil {
+		return nil, users.User{}, nil
+	}
+	id, err := st.site.Cookies.Read(r)
 	if err != nil {
 		return nil, users.User{}, nil
 	}
@@ -185,6 +201,24 @@ func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Sessio
 		return nil, users.User{}, nil
 	}
 	return sess, user, nil
+}
+
+// portalNamed checks ?authelia_url=, which Authelia's proxy snippets add
+// to the authz endpoint's URL: when given, it must name the portal of the
+// requested domain. Without it, or for a query without it (Caddy appends
+// the client's own query string to the forward-auth request), the
+// domain's own portal is used. Given twice, or naming another portal, it is
+// refused: a client must not steer its login to a portal of another domain.
+func (s *Server) portalNamed(r *http.Request, st *site) bool {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	vals, given := q["authelia_url"]
+	switch {
+	case !given:
+		return true
+	case err != nil || len(vals) != 1 || st == nil:
+		return false
+	}
+	return st.namesPortal(vals[0])
 }
 
 // scriptClient reports whether a request comes from code rather than a

@@ -39,8 +39,13 @@ func authzRequest() *http.Request {
 // benchDecision runs one allowed forward-auth decision for alice through the
 // real router, in parallel: the hot path of every proxied request.
 func benchDecision(b *testing.B, e *env) {
+	benchDecisionWith(b, e, e.mustLogin("alice", alicePass))
+}
+
+// benchDecisionWith is benchDecision with the session cookie given.
+func benchDecisionWith(b *testing.B, e *env, c *http.Cookie) {
 	r := authzRequest()
-	r.AddCookie(e.mustLogin("alice", alicePass))
+	r.AddCookie(c)
 
 	check := httptest.NewRecorder()
 	e.h.ServeHTTP(check, r)

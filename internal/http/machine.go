@@ -122,15 +122,15 @@ func (s *Server) machineAuth(w http.ResponseWriter, r *http.Request, st *request
 		return users.User{}, machineNone, 0
 	case c.malformed != "":
 		s.credentialCount("malformed")
-		return users.User{}, machineAnswered, s.challenge(w, c.scheme, c.malformed)
+		return users.User{}, machineAnswered, s.challenge(w, st, c.scheme, c.malformed)
 	case c.scheme == "Bearer":
-		return s.tokenAuth(w, c.token, now)
+		return s.tokenAuth(w, st, c.token, now)
 	}
 	return s.basicAuth(w, r, st, c, client)
 }
 
 // tokenAuth checks an API token: one SHA-256 and a map lookup.
-func (s *Server) tokenAuth(w http.ResponseWriter, token string, now time.Time) (users.User, machineOutcome, int) {
+func (s *Server) tokenAuth(w http.ResponseWriter, st *requestState, token string, now time.Time) (users.User, machineOutcome, int) {
 	if s.opts.Tokens == nil {
 		return users.User{}, machineNone, 0
 	}
@@ -141,10 +141,10 @@ func (s *Server) tokenAuth(w http.ResponseWriter, token string, now time.Time) (
 		return u, machineUser, 0
 	case errors.Is(err, users.ErrTokenShape):
 		s.credentialCount("malformed")
-		return users.User{}, machineAnswered, s.challenge(w, "Bearer", "malformed token")
+		return users.User{}, machineAnswered, s.challenge(w, st, "Bearer", "malformed token")
 	}
 	s.credentialCount("invalid")
-	return users.User{}, machineAnswered, s.challenge(w, "Bearer", "invalid token")
+	return users.User{}, machineAnswered, s.challenge(w, st, "Bearer", "invalid token")
 }
 
 // basicResult is what one password check of a Basic credential found; the
@@ -195,7 +195,7 @@ func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request, st *requestSt
 	case 0:
 		return res.user, machineUser, 0
 	case http.StatusUnauthorized:
-		return users.User{}, machineAnswered, s.challenge(w, "Basic", res.msg)
+		return users.User{}, machineAnswered, s.challenge(w, st, "Basic", res.msg)
 	}
 	if res.retry > 0 {
 		setRetryAfter(w, res.retry)
@@ -252,9 +252,14 @@ func (s *Server) checkBasic(ctx context.Context, st *requestState, c credential,
 }
 
 // challenge answers 401 with WWW-Authenticate for scheme, naming the
-// portal host as the realm.
-func (s *Server) challenge(w http.ResponseWriter, scheme, msg string) int {
-	w.Header().Set("WWW-Authenticate", scheme+` realm="`+s.realm+`"`)
+// portal host of the request's cookie domain (the first domain's for a
+// host under none) as the realm.
+func (s *Server) challenge(w http.ResponseWriter, st *requestState, scheme, msg string) int {
+	site := st.site
+	if site == nil {
+		site = s.sites[0]
+	}
+	w.Header().Set("WWW-Authenticate", scheme+` realm="`+site.realm+`"`)
 	return writeText(w, http.StatusUnauthorized, msg)
 }
 

@@ -30,6 +30,9 @@ type requestState struct {
 	n    uint64 // 0 until id is first called
 	base *zerolog.Logger
 	log  *zerolog.Logger
+	// site is the cookie domain the request's host picked; nil for a host
+	// under none, and for requests that are neither authz nor portal.
+	site *site
 }
 
 func (st *requestState) id() string {

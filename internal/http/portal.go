@@ -84,8 +84,9 @@ type portalView struct {
 // ourselves, exactly the origins a login or logout from this page may
 // redirect to: browsers check form-action on the redirect after a POST.
 func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, code int, v portalView) {
-	v.Base = s.base
-	v.RememberMe = s.opts.RememberMe > 0
+	site := siteOf(r)
+	v.Base = site.base
+	v.RememberMe = site.RememberMe > 0
 	var buf bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&buf, "portal", v); err != nil {
 		logFrom(r).Error().Err(err).Msg("render portal")
@@ -93,7 +94,7 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, code int, 
 		return
 	}
 	origins := []string{"'self'"}
-	for _, u := range []string{v.RD, s.defaultRD} {
+	for _, u := range []string{v.RD, site.defaultRD} {
 		if o := origin(u); o != "" && !contains(origins, o) {
 			origins = append(origins, o)
 		}
@@ -126,7 +127,8 @@ func contains(list []string, s string) bool {
 }
 
 func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
-	rd, _ := s.redirects.safe(r.URL.Query().Get("rd"))
+	site := siteOf(r)
+	rd, _ := site.redirects.safe(r.URL.Query().Get("rd"))
 	sess, user, err := s.currentUser(r, stateFrom(r.Context()))
 	if err != nil {
 		s.refuse(w, r, false, http.StatusServiceUnavailable, "sign-in is unavailable right now, please try again shortly", portalView{RD: rd})
@@ -138,7 +140,7 @@ func (s *Server) handlePortal(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, rd, http.StatusFound)
 			return
 		}
-		s.renderPortal(w, r, http.StatusOK, portalView{User: &user, Continue: s.defaultRD})
+		s.renderPortal(w, r, http.StatusOK, portalView{User: &user, Continue: site.defaultRD})
 		return
 	}
 	s.renderPortal(w, r, http.StatusOK, portalView{RD: rd})
@@ -264,15 +266,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	st := stateFrom(ctx)
+	site := st.site
 
 	// A session the client still presents ends here: a cookie planted by
 	// someone else must never become this user's session.
-	if id, err := s.opts.Cookies.Read(r); err == nil {
+	if id, err := site.Cookies.Read(r); err == nil {
 		if err := s.opts.Sessions.Delete(ctx, id); err != nil {
 			s.storeError(st, "delete", err)
 		}
 	}
-	sess, maxAge, err := s.newSession(user, req.RememberMe)
+	sess, maxAge, err := s.newSession(site, user, req.RememberMe)
 	if err == nil {
 		err = s.opts.Sessions.Create(ctx, sess)
 	}
@@ -282,7 +285,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 		return
 	}
-	if err := s.opts.Cookies.Write(w, sess.ID, maxAge); err != nil {
+	if err := site.Cookies.Write(w, sess.ID, maxAge); err != nil {
 		st.logger().Error().Err(err).Msg("write session cookie")
 		writeText(w, http.StatusInternalServerError, "internal error")
 		return
@@ -291,16 +294,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	st.logger().Info().Str("client", client.String()).Str("user", user.Name).Bool("remember_me", sess.RememberMe).
 		Msg("login succeeded")
 
-	dest, ok := s.redirects.safe(req.RD)
+	dest, ok := site.redirects.safe(req.RD)
 	if !ok {
-		dest = s.defaultRD
+		dest = site.defaultRD
 	}
 	if isJSON {
 		writeJSON(w, http.StatusOK, map[string]string{"user": user.Name, "redirect": dest})
 		return
 	}
 	if dest == "" {
-		dest = s.base + "/"
+		dest = site.base + "/"
 	}
 	http.Redirect(w, r, dest, http.StatusFound)
 }
@@ -393,7 +396,7 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 
 // newSession builds the record for a fresh login; maxAge is the cookie's
 // lifetime, 0 for a browser-session cookie.
-func (s *Server) newSession(u users.User, rememberMe bool) (*session.Session, time.Duration, error) {
+func (s *Server) newSession(site *site, u users.User, rememberMe bool) (*session.Session, time.Duration, error) {
 	id, err := s.opts.Sessions.NewID(u.Name)
 	if err != nil {
 		return nil, 0, err
@@ -409,20 +412,20 @@ func (s *Server) newSession(u users.User, rememberMe bool) (*session.Session, ti
 		CreatedAt:    now,
 		LastActivity: now,
 	}
-	if rememberMe && s.opts.RememberMe > 0 {
+	if rememberMe && site.RememberMe > 0 {
 		sess.RememberMe = true
-		sess.ExpiresAt = now.Add(s.opts.RememberMe)
-		return sess, s.opts.RememberMe, nil
+		sess.ExpiresAt = now.Add(site.RememberMe)
+		return sess, site.RememberMe, nil
 	}
-	sess.ExpiresAt = now.Add(s.opts.Expiration)
-	sess.Inactivity = s.opts.Inactivity
+	sess.ExpiresAt = now.Add(site.Expiration)
+	sess.Inactivity = site.Inactivity
 	return sess, 0, nil
 }
 
 // loginFailed answers a refused login without saying which part was wrong;
 // the page keeps the username and the validated rd.
 func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, isJSON bool, code int, msg string, req loginRequest) {
-	rd, _ := s.redirects.safe(req.RD)
+	rd, _ := siteOf(r).redirects.safe(req.RD)
 	s.refuse(w, r, isJSON, code, msg, portalView{RD: rd, Username: req.Username})
 }
 
@@ -447,8 +450,9 @@ func capitalize(s string) string {
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	s.opts.Cookies.Clear(w)
-	if id, err := s.opts.Cookies.Read(r); err == nil {
+	site := siteOf(r)
+	site.Cookies.Clear(w)
+	if id, err := site.Cookies.Read(r); err == nil {
 		err := s.endSessions(r, id, r.URL.Query().Get("all") == "true")
 		if err != nil {
 			s.storeError(stateFrom(r.Context()), "logout", err)
@@ -456,7 +460,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if rd, ok := s.redirects.safe(r.URL.Query().Get("rd")); ok {
+	if rd, ok := site.redirects.safe(r.URL.Query().Get("rd")); ok {
 		http.Redirect(w, r, rd, http.StatusFound)
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -36,13 +35,19 @@ type Regulator interface {
 	Begin(ctx context.Context, user string, client netip.Addr) (*regulation.Attempt, time.Duration, error)
 }
 
-// Options wires a Server. Every field but Now and Metrics is required.
+// Options wires a Server. Every field but Now and Metrics is required;
+// Sites may stand for the single domain's Cookies, PortalURL,
+// DefaultRedirectURL, Domain, Expiration, Inactivity and RememberMe.
 type Options struct {
 	// Sessions is the store contract itself: the handlers use all of it
-	// but Close, which its owner calls.
+	// but Close, which its owner calls. Every site's sessions share it.
 	Sessions session.Store
-	Cookies  *cookie.Codec
-	Users    UserDirectory
+	// Sites are the cookie domains (session.cookies), each with its own
+	// cookie and portal; when empty, the single-domain fields below are
+	// the one site.
+	Sites   []Site
+	Cookies *cookie.Codec
+	Users   UserDirectory
 	// Rules is concrete, not an interface: through an interface call the
 	// subject of every decision would escape to the heap.
 	Rules     *access.Rules
@@ -85,22 +90,17 @@ type Options struct {
 
 // Server answers gate's HTTP endpoints.
 type Server struct {
-	opts      Options
-	now       func() time.Time
-	trusted   trustedNets
-	redirects redirectPolicy
-	// base is the portal URL's path without a trailing slash; portal routes
-	// live under it.
-	base      string
-	portalLoc string
+	opts    Options
+	now     func() time.Time
+	trusted trustedNets
+	// sites are the cookie domains, in configuration order; their domains
+	// do not overlap.
+	sites     []*site
 	tmpl      *template.Template
 	cop       *http.CrossOriginProtection
 	untrusted *onceEvery
 	ids       *requestIDs
 	router    chi.Router
-	defaultRD string
-	// realm is the portal host, named in WWW-Authenticate.
-	realm string
 	// basicChecks shares one password check among concurrent requests
 	// with the same Basic credential.
 	basicChecks credcache.Group[basicResult]
@@ -108,17 +108,15 @@ type Server struct {
 
 // New checks opts and builds the router.
 func New(opts Options) (*Server, error) {
-	if opts.Sessions == nil || opts.Cookies == nil || opts.Users == nil || opts.Rules == nil || opts.Regulator == nil {
-		return nil, errors.New("http: sessions, cookies, users, rules and regulator are required")
+	if opts.Sessions == nil || opts.Users == nil || opts.Rules == nil || opts.Regulator == nil {
+		return nil, errors.New("http: sessions, users, rules and regulator are required")
 	}
-	// config's parsers, which Validate has run on the same values.
-	portal, err := config.ParseSiteURL(opts.PortalURL)
-	if err != nil {
-		return nil, fmt.Errorf("portal.url: %w", err)
-	}
-	domain, err := config.ParseDomain(opts.Domain)
-	if err != nil {
-		return nil, fmt.Errorf("session.domain: %w", err)
+	sites := opts.Sites
+	if len(sites) == 0 {
+		sites = []Site{{
+			Cookies: opts.Cookies, PortalURL: opts.PortalURL, DefaultRedirectURL: opts.DefaultRedirectURL,
+			Domain: opts.Domain, Expiration: opts.Expiration, Inactivity: opts.Inactivity, RememberMe: opts.RememberMe,
+		}}
 	}
 	tmpl, err := web.Templates()
 	if err != nil {
@@ -128,26 +126,23 @@ func New(opts Options) (*Server, error) {
 		opts:      opts,
 		now:       opts.Now,
 		trusted:   trustedNets(opts.TrustedProxies),
-		base:      strings.TrimRight(portal.Path, "/"),
 		tmpl:      tmpl,
 		cop:       http.NewCrossOriginProtection(),
 		untrusted: newOnceEvery(time.Minute, 4096),
 		ids:       newRequestIDs(),
-		redirects: redirectPolicy{
-			domain:    domain,
-			httpsOnly: portal.Scheme == "https",
-		},
+	}
+	for _, o := range sites {
+		st, err := newSite(o)
+		if err != nil {
+			return nil, err
+		}
+		s.sites = append(s.sites, st)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if opts.Header.Basic && len(opts.CredentialKey) < 32 {
 		return nil, errors.New("http: a credential key of at least 32 bytes is required with header.basic")
-	}
-	s.realm = portal.Hostname()
-	s.portalLoc = portal.Scheme + "://" + portal.Host + s.base + "/?rd="
-	if rd, ok := s.redirects.safe(opts.DefaultRedirectURL); ok {
-		s.defaultRD = rd
 	}
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusForbidden, "cross-origin request refused")
@@ -188,10 +183,30 @@ func (s *Server) routes() chi.Router {
 		r.Handle("/metrics", s.opts.Metrics.Handler())
 	}
 
+	// Each portal path is routed once; the request's host then picks the
+	// site among those whose portal lives there (portalSite).
+	seen := map[string]bool{}
+	for _, st := range s.sites {
+		if seen[st.base] {
+			continue
+		}
+		seen[st.base] = true
+		s.routePortal(r, st.base, st)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeText(w, http.StatusNotFound, "not found") })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeText(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+	return r
+}
+
+// routePortal serves the portal under base, for the sites whose portal
+// lives there.
+func (s *Server) routePortal(r chi.Router, base string, fallback *site) {
 	portal := func(r chi.Router) {
-		r.Use(portalHeaders)
+		r.Use(portalHeaders, s.portalSite(base, fallback))
 		r.Get("/", s.handlePortal)
-		r.Handle("/static/*", staticHandler(s.base))
+		r.Handle("/static/*", staticHandler(base))
 		r.Get("/api/session", s.handleSession)
 		r.Group(func(r chi.Router) {
 			r.Use(s.cop.Handler, limitBody)
@@ -199,20 +214,15 @@ func (s *Server) routes() chi.Router {
 			r.Post("/api/logout", s.handleLogout)
 		})
 	}
-	if s.base == "" {
+	if base == "" {
 		r.Group(portal)
-	} else {
-		r.Route(s.base, portal)
-		// A bare prefix without its slash lands on the portal.
-		r.Get(s.base, func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, s.base+"/", http.StatusMovedPermanently)
-		})
+		return
 	}
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) { writeText(w, http.StatusNotFound, "not found") })
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeText(w, http.StatusMethodNotAllowed, "method not allowed")
+	r.Route(base, portal)
+	// A bare prefix without its slash lands on the portal.
+	r.Get(base, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, base+"/", http.StatusMovedPermanently)
 	})
-	return r
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
