@@ -11,6 +11,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/credcache"
 	"gate/internal/keys"
+	"gate/internal/ratelimit"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/session"
@@ -21,7 +22,7 @@ import (
 // reachability. It does not connect: gate starts while Redis is down,
 // /readyz and authz answer 503 until it answers, and the client reconnects
 // by itself. stop ends the watcher and closes the client.
-func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, creds *credcache.Redis, stop func(), err error) {
+func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, creds *credcache.Redis, limits *ratelimit.Redis, stop func(), err error) {
 	// go-redis logs each failed dial itself; those lines go to debug, and
 	// the watcher reports the outage once per back-off step.
 	redis.SetLogger(redisLogger{log})
@@ -31,10 +32,11 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 	store, err = session.NewRedis(client, session.RedisOptions{RecordKey: k.RecordCipher, NameKey: k.KeyHash, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
 	if err != nil {
 		_ = client.Close()
-		return nil, nil, nil, nil, fmt.Errorf("session.redis: %w", err)
+		return nil, nil, nil, nil, nil, fmt.Errorf("session.redis: %w", err)
 	}
 	counters = regulation.NewRedisCounters(client, rc.StatePrefix, plan.String())
 	creds = credcache.NewRedis(client, rc.StatePrefix)
+	limits = ratelimit.NewRedis(client, rc.StatePrefix)
 
 	rlog := log.With().Str("redis", plan.String()).Logger()
 	rlog.Info().Str("topology", plan.Topology.String()).Str("auth", plan.Auth()).Bool("tls", plan.TLS != nil).
@@ -46,7 +48,7 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 		defer close(done)
 		redisconn.Watcher{Ping: store.Ping, Report: func(s redisconn.Status) { logRedisStatus(rlog, s) }}.Run(ctx)
 	}()
-	return store, counters, creds, func() {
+	return store, counters, creds, limits, func() {
 		cancel()
 		<-done
 		_ = store.Close()

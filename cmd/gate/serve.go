@@ -16,6 +16,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
+	"gate/internal/ratelimit"
 	"gate/internal/revoke"
 	"gate/internal/session"
 )
@@ -118,15 +119,17 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		// Redis sessions would mean scanning the keyspace.
 		activeSessions func() float64
 		creds          gatehttp.CredentialCache = credcache.NewMemory(0, nil)
+		limiter        gatehttp.RateLimiter     = ratelimit.NewMemory(0, nil)
 	)
 	if rc := cfg.Session.Redis; rc != nil {
-		rs, rcounters, rcreds, closeRedis, err := openRedis(*rc, st.redis, st.keys, log)
+		rs, rcounters, rcreds, rlimits, closeRedis, err := openRedis(*rc, st.redis, st.keys, log)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, closeRedis)
 		store = rs
 		creds = rcreds
+		limiter = rlimits
 		if reg, err = newRegulator(cfg, rcounters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
@@ -160,6 +163,8 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		Tokens:         dir,
 		Credentials:    creds,
 		CredentialKey:  st.keys.Credentials,
+		Limiter:        limiter,
+		RateLimitKey:   st.keys.RateLimit,
 	})
 	if err != nil {
 		return fail(err)

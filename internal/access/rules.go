@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 
 	"gate/internal/config"
 )
@@ -89,6 +90,24 @@ type rule struct {
 	networks  []netip.Prefix   // masked, IPv4 unmapped
 	subjects  [][]term         // OR of ANDs
 	policy    policy
+	limit     *Limit // nil without rate_limit
+}
+
+// Limit is the rate_limit of the rule that decided a request: at most
+// Requests per Period per user (anonymous requests by client), or per
+// client when ByClient. Rule is the rule's index, naming its counters.
+type Limit struct {
+	Rule     int
+	Requests int
+	Period   time.Duration
+	ByClient bool
+}
+
+// Verdict is Judge's answer: the result, and the rate limit of the rule
+// that decided it (nil when that rule, or the default policy, has none).
+type Verdict struct {
+	Result Result
+	Limit  *Limit
 }
 
 // term is one "user:x" or "group:y" condition.
@@ -118,8 +137,13 @@ func New(ac config.AccessControl, sessionDomains ...string) (*Rules, error) {
 		return nil, err
 	}
 	r := &Rules{defaultPolicy: parsed.DefaultPolicy, domains: domains}
-	for _, p := range parsed.Rules {
+	for i, p := range parsed.Rules {
+		var limit *Limit
+		if rl := p.RateLimit; rl != nil {
+			limit = &Limit{Rule: i, Requests: rl.Requests, Period: time.Duration(rl.Period), ByClient: rl.ByClient}
+		}
 		r.rules = append(r.rules, rule{
+			limit:     limit,
 			hosts:     p.Hosts,
 			suffixes:  p.Suffixes,
 			hostRegex: p.DomainRegex,
@@ -133,6 +157,16 @@ func New(ac config.AccessControl, sessionDomains ...string) (*Rules, error) {
 		r.needPath = r.needPath || len(p.Resources)+len(p.Paths) > 0
 	}
 	return r, nil
+}
+
+// Limited reports whether some rule has a rate_limit.
+func (r *Rules) Limited() bool {
+	for i := range r.rules {
+		if r.rules[i].limit != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Decide applies the rules to req for subj (nil when anonymous).
@@ -157,6 +191,14 @@ func New(ac config.AccessControl, sessionDomains ...string) (*Rules, error) {
 // under /admin to the second, and gate cannot know which one is behind
 // the proxy.
 func (r *Rules) Decide(req Request, subj *Subject) Result {
+	return r.Judge(req, subj).Result
+}
+
+// Judge is Decide, also naming the rate limit of the deciding rule. When a
+// path with a dot segment is judged twice, the stricter result wins, and
+// of two allowing views the limit of either applies (the resolved view's
+// first): a client must not shed a limit by spelling a path with "..".
+func (r *Rules) Judge(req Request, subj *Subject) Verdict {
 	host := canonicalHost(req.Host)
 	client := req.Client.Unmap()
 	if !r.needPath {
@@ -164,25 +206,33 @@ func (r *Rules) Decide(req Request, subj *Subject) Result {
 	}
 	target, dots, err := normalize(req.Path, true)
 	if err != nil {
-		return Forbid
+		return Verdict{Result: Forbid}
 	}
-	res := r.decide(host, target, req.Method, client, subj)
-	if !dots || res == Forbid {
-		return res
+	v := r.decide(host, target, req.Method, client, subj)
+	if !dots || v.Result == Forbid {
+		return v
 	}
 	literal, _, err := normalize(req.Path, false)
 	if err != nil {
-		return Forbid
+		return Verdict{Result: Forbid}
 	}
+	lv := r.decide(host, literal, req.Method, client, subj)
 	// Forbid < Login < Allow: the smaller result is the stricter one.
-	return min(res, r.decide(host, literal, req.Method, client, subj))
+	if lv.Result < v.Result {
+		return lv
+	}
+	if v.Limit == nil {
+		v.Limit = lv.Limit
+	}
+	return v
 }
 
 // decide applies the rules to one view of the request: target is its
 // normalized path and query.
-func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Subject) Result {
+func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Subject) Verdict {
 	path, _, _ := strings.Cut(target, "?")
 	res, bypass := apply(r.defaultPolicy, subj)
+	var limit *Limit
 	for i := range r.rules {
 		rl := &r.rules[i]
 		if !rl.matches(host, target, path, method, client) {
@@ -198,12 +248,13 @@ func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Sub
 			}
 		}
 		res, bypass = apply(rl.policy, subj)
+		limit = rl.limit
 		break
 	}
 	if !bypass && !r.inDomain(host) {
-		return Forbid
+		return Verdict{Result: Forbid}
 	}
-	return res
+	return Verdict{Result: res, Limit: limit}
 }
 
 // apply turns a policy into a result, and reports whether it was bypass.

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"gate/internal/access"
 	"gate/internal/config"
@@ -409,5 +410,52 @@ func TestDecide_severalCookieDomains(t *testing.T) {
 func TestNew_noSessionDomain(t *testing.T) {
 	if _, err := access.New(config.AccessControl{DefaultPolicy: "deny"}); err == nil {
 		t.Error("New without a session domain: err = nil; want an error")
+	}
+}
+
+// TestJudge_limit: the verdict names the rate limit of the rule that
+// decided, by index, and nothing for rules or a default without one; of a
+// path judged twice (dot segments), a limit of either view applies.
+func TestJudge_limit(t *testing.T) {
+	api := &config.RateLimit{Requests: 5, Period: config.Duration(time.Minute), By: "client"}
+	r, err := access.New(config.AccessControl{
+		DefaultPolicy: "bypass",
+		Rules: []config.Rule{
+			{Domain: config.StringList{"free.example.com"}, Policy: "bypass"},
+			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/api/"}, Policy: "one_factor", RateLimit: api},
+			{Domain: config.StringList{"app.example.com"}, Policy: "one_factor", RateLimit: &config.RateLimit{Requests: 100, Period: config.Duration(time.Hour)}},
+		},
+	}, sessionDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiLimit := &access.Limit{Rule: 1, Requests: 5, Period: time.Minute, ByClient: true}
+	appLimit := &access.Limit{Rule: 2, Requests: 100, Period: time.Hour}
+	tests := []struct {
+		name   string
+		req    access.Request
+		subj   *access.Subject
+		result access.Result
+		limit  *access.Limit
+	}{
+		{"rule_without_limit", req("free.example.com", "/"), nil, access.Allow, nil},
+		{"default_policy", req("other.example.com", "/"), nil, access.Allow, nil},
+		{"api_rule", req("app.example.com", "/api/x"), bob, access.Allow, apiLimit},
+		{"app_rule", req("app.example.com", "/x"), bob, access.Allow, appLimit},
+		{"anonymous_login", req("app.example.com", "/api/x"), nil, access.Login, apiLimit},
+		// Resolved, /api/../x is /x (rule 2); as written it is under /api/
+		// (rule 1): both allow, and the resolved view's limit applies.
+		{"dot_segments", req("app.example.com", "/api/../x"), bob, access.Allow, appLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := r.Judge(tt.req, tt.subj)
+			if got.Result != tt.result {
+				t.Errorf("Result = %v; want %v", got.Result, tt.result)
+			}
+			if (got.Limit == nil) != (tt.limit == nil) || got.Limit != nil && *got.Limit != *tt.limit {
+				t.Errorf("Limit = %+v; want %+v", got.Limit, tt.limit)
+			}
+		})
 	}
 }

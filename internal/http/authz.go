@@ -22,6 +22,12 @@ type dialect struct {
 	// loginStatus picks the status for "go log in"; nginx accepts only 2xx,
 	// 401 and 403 from auth_request, so it always gets 401 + Location.
 	loginStatus func(r *http.Request, t target) int
+	// tooManyStatus answers a request over a rate limit or banned by
+	// regulation, always with Retry-After. nginx's auth_request takes no
+	// 429 (it would answer 500), so that dialect says 403 with
+	// Retry-After, which the shipped nginx configuration turns into a 429
+	// with the same headers; a plain 403 never carries Retry-After.
+	tooManyStatus int
 }
 
 var (
@@ -38,12 +44,14 @@ var (
 			}
 			return http.StatusSeeOther
 		},
+		tooManyStatus: http.StatusTooManyRequests,
 	}
 	authRequestDialect = dialect{
 		name:          "auth-request",
 		parse:         parseAuthRequest,
 		clientHeaders: []string{hForwardedFor, hRealIP},
 		loginStatus:   func(*http.Request, target) int { return http.StatusUnauthorized },
+		tooManyStatus: http.StatusForbidden,
 	}
 )
 
@@ -127,11 +135,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 			}
 		}
 	}
-	result := s.opts.Rules.Decide(req, subj)
-	if result == access.Login && sess == nil && (s.opts.Header.Basic || s.opts.Header.Tokens) {
+	verdict := s.opts.Rules.Judge(req, subj)
+	if verdict.Result == access.Login && sess == nil && (s.opts.Header.Basic || s.opts.Header.Tokens) {
 		// Only a request that needs a login pays for a credential check:
 		// bypass and deny rules never look at one.
-		u, outcome, code := s.machineAuth(w, r, st, req.Client, now)
+		u, outcome, code := s.machineAuth(w, r, st, d, req.Client, now)
 		switch outcome {
 		case machineAnswered:
 			s.decided("login")
@@ -139,10 +147,16 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		case machineUser:
 			user = u
 			subj = &access.Subject{User: user.Name, Groups: user.Groups}
-			result = s.opts.Rules.Decide(req, subj)
+			verdict = s.opts.Rules.Judge(req, subj)
 		}
 	}
+	result := verdict.Result
 	logDecision(st, d.name, t, user, result)
+	if result == access.Allow && verdict.Limit != nil {
+		if code, answered := s.overLimit(w, r, st, d, verdict.Limit, subj, req.Client); answered {
+			return code
+		}
+	}
 	switch result {
 	case access.Allow:
 		s.decided("allow")

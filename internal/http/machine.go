@@ -115,7 +115,7 @@ func hasCtl(s string) bool {
 // machineAuth authenticates the request with the credential its headers
 // carry, when it has one of gate's. It answers the client itself for a
 // wrong, malformed or banned credential and for store failures.
-func (s *Server) machineAuth(w http.ResponseWriter, r *http.Request, st *requestState, client netip.Addr, now time.Time) (users.User, machineOutcome, int) {
+func (s *Server) machineAuth(w http.ResponseWriter, r *http.Request, st *requestState, d *dialect, client netip.Addr, now time.Time) (users.User, machineOutcome, int) {
 	c := s.readCredential(r.Header)
 	switch {
 	case c.scheme == "":
@@ -126,7 +126,7 @@ func (s *Server) machineAuth(w http.ResponseWriter, r *http.Request, st *request
 	case c.scheme == "Bearer":
 		return s.tokenAuth(w, st, c.token, now)
 	}
-	return s.basicAuth(w, r, st, c, client)
+	return s.basicAuth(w, r, st, d, c, client)
 }
 
 // tokenAuth checks an API token: one SHA-256 and a map lookup.
@@ -162,7 +162,7 @@ type basicResult struct {
 // verified within header.cache against the user's current password hash,
 // else by one regulated password check shared by every concurrent request
 // with the same credential.
-func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request, st *requestState, c credential, client netip.Addr) (users.User, machineOutcome, int) {
+func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request, st *requestState, d *dialect, c credential, client netip.Addr) (users.User, machineOutcome, int) {
 	ctx := r.Context()
 	var key string
 	if u, ok := s.opts.Users.Lookup(c.user); ok && s.opts.Credentials != nil {
@@ -200,7 +200,11 @@ func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request, st *requestSt
 	if res.retry > 0 {
 		setRetryAfter(w, res.retry)
 	}
-	return users.User{}, machineAnswered, writeText(w, res.code, res.msg)
+	code := res.code
+	if code == http.StatusTooManyRequests {
+		code = d.tooManyStatus
+	}
+	return users.User{}, machineAnswered, writeText(w, code, res.msg)
 }
 
 // checkBasic runs one regulated password check, as a login does: counted

@@ -59,7 +59,7 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 		}, activeSessions))
 	}
 	m.byResult = make(map[string]prometheus.Counter)
-	for _, r := range []string{"allow", "login", "deny", "bad_request", "untrusted_peer", "error"} {
+	for _, r := range []string{"allow", "login", "deny", "rate_limited", "bad_request", "untrusted_peer", "error"} {
 		m.byResult[r] = m.decisions.WithLabelValues(r)
 	}
 	for _, r := range []string{"success", "failure", "banned", "busy", "bad_request", "error"} {

@@ -18,6 +18,7 @@ import (
 	"gate/internal/cookie"
 	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
+	"gate/internal/ratelimit"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/revoke"
@@ -59,6 +60,7 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 		u = wrap(u)
 	}
 	rules, err := access.New(config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{
+		{Domain: config.StringList{"limited.example.com"}, Policy: "bypass", RateLimit: &limitedByClient},
 		{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
 	}}, "example.com")
 	if err != nil {
@@ -96,6 +98,8 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 		Tokens:             f,
 		Credentials:        credcache.NewRedis(client, cfg.StatePrefix),
 		CredentialKey:      testKeys(t).Credentials,
+		Limiter:            ratelimit.NewRedis(client, cfg.StatePrefix),
+		RateLimitKey:       testKeys(t).RateLimit,
 		Rules:              rules,
 		Regulator:          reg,
 		Logger:             zerolog.Nop(),

@@ -16,6 +16,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/cookie"
 	"gate/internal/credcache"
+	"gate/internal/ratelimit"
 	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/users"
@@ -83,6 +84,12 @@ type Options struct {
 	// CredentialKey keys the names of cached credentials (keys.Set's
 	// Credentials); required with Header.Basic.
 	CredentialKey []byte
+	// Limiter counts the requests of rules with a rate_limit; nil counts
+	// them in memory, for this instance alone.
+	Limiter RateLimiter
+	// RateLimitKey keys the names of rate-limit counters (keys.Set's
+	// RateLimit); required when a rule has a rate_limit.
+	RateLimitKey []byte
 
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -104,6 +111,7 @@ type Server struct {
 	// basicChecks shares one password check among concurrent requests
 	// with the same Basic credential.
 	basicChecks credcache.Group[basicResult]
+	limiter     RateLimiter
 }
 
 // New checks opts and builds the router.
@@ -143,6 +151,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Header.Basic && len(opts.CredentialKey) < 32 {
 		return nil, errors.New("http: a credential key of at least 32 bytes is required with header.basic")
+	}
+	if opts.Rules.Limited() && len(opts.RateLimitKey) < 32 {
+		return nil, errors.New("http: a rate-limit key of at least 32 bytes is required with a rule's rate_limit")
+	}
+	s.limiter = opts.Limiter
+	if s.limiter == nil {
+		s.limiter = ratelimit.NewMemory(0, s.now)
 	}
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusForbidden, "cross-origin request refused")

@@ -28,6 +28,7 @@ import (
 	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
 	"gate/internal/keys"
+	"gate/internal/ratelimit"
 	"gate/internal/regulation"
 	"gate/internal/revoke"
 	"gate/internal/session"
@@ -120,6 +121,9 @@ type envOpts struct {
 	// credential cache (a memory one when nil and header.basic is on).
 	header config.HeaderBackend
 	creds  gatehttp.CredentialCache
+	// limiter counts rate-limited rules (a memory one on the test clock
+	// when nil).
+	limiter gatehttp.RateLimiter
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -141,6 +145,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.rules == nil {
 		o.rules = []config.Rule{
 			{Domain: config.StringList{"public.example.com"}, Policy: "bypass"},
+			{Domain: config.StringList{"limited.example.com"}, Policy: "bypass", RateLimit: &limitedByClient},
+			{Domain: config.StringList{"api.example.com"}, Policy: "one_factor", RateLimit: &limitedByUser},
 			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/admin(/.*)?$"}, Subject: [][]string{{"group:admins"}}, Policy: "one_factor"},
 			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/blocked"}, Policy: "deny"},
 			{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
@@ -224,6 +230,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Tokens:             u,
 		Credentials:        cmp.Or[gatehttp.CredentialCache](o.creds, credcache.NewMemory(0, e.clock.Now)),
 		CredentialKey:      testKeys(t).Credentials,
+		Limiter:            cmp.Or[gatehttp.RateLimiter](o.limiter, ratelimit.NewMemory(0, e.clock.Now)),
+		RateLimitKey:       testKeys(t).RateLimit,
 		Now:                e.clock.Now,
 	})
 	if err != nil {

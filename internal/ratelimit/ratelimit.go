@@ -15,8 +15,10 @@ type Limit struct {
 	Period   time.Duration
 }
 
-// interval is the time one request's allowance takes to come back.
-func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Requests) }
+// interval is the time one request's allowance takes to come back; at
+// least a nanosecond, so that a limit of more requests than nanoseconds in
+// its period divides by no zero.
+func (l Limit) interval() time.Duration { return max(l.Period/time.Duration(l.Requests), 1) }
 
 // Result is one decision.
 type Result struct {

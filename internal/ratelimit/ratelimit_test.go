@@ -102,6 +102,16 @@ func TestMemoryGCRA(t *testing.T) {
 	}
 }
 
+// TestMemoryHugeLimit: more requests than nanoseconds in the period is a
+// valid configuration and must not divide by zero.
+func TestMemoryHugeLimit(t *testing.T) {
+	m := ratelimit.NewMemory(0, nil)
+	res, err := m.Allow(context.Background(), "k", ratelimit.Limit{Requests: 1 << 40, Period: time.Second})
+	if err != nil || !res.Allowed {
+		t.Errorf("Allow = %+v, %v; want allowed", res, err)
+	}
+}
+
 // TestMemoryBounded: a flood of new keys never grows the table past its
 // bound.
 func TestMemoryBounded(t *testing.T) {

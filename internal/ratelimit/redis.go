@@ -81,4 +81,3 @@ func (k keyRewriter) EvalShaRO(ctx context.Context, sha1 string, keys []string, 
 func (k keyRewriter) Del(ctx context.Context, keys ...string) *redis.IntCmd {
 	return k.UniversalClient.Del(ctx, unprefixed(keys)...)
 }
-
