@@ -10,12 +10,20 @@
 -- transaction variables that haproxy.cfg acts on:
 --   txn.auth_status    status code, 0 when the auth server did not answer
 --   txn.auth_location  Location (the portal URL, for "go log in")
+--   txn.auth_challenge WWW-Authenticate (a wrong Basic or token credential)
+--   txn.retry_after, txn.ratelimit_limit, txn.ratelimit_remaining,
+--   txn.ratelimit_reset  Retry-After and RateLimit-* (a 429)
 --   txn.remote_user, txn.remote_groups, txn.remote_email, txn.remote_name
 local SKIP = {
   ["host"] = true, ["content-length"] = true, ["transfer-encoding"] = true,
   ["connection"] = true, ["keep-alive"] = true, ["te"] = true, ["trailer"] = true,
   ["upgrade"] = true, ["proxy-connection"] = true, ["expect"] = true,
   ["forwarded"] = true, ["x-real-ip"] = true,
+}
+local PASSED = {
+  ["www-authenticate"] = "txn.auth_challenge", ["retry-after"] = "txn.retry_after",
+  ["ratelimit-limit"] = "txn.ratelimit_limit", ["ratelimit-remaining"] = "txn.ratelimit_remaining",
+  ["ratelimit-reset"] = "txn.ratelimit_reset",
 }
 local IDENTITY = {
   ["remote-user"] = "txn.remote_user", ["remote-groups"] = "txn.remote_groups",
@@ -62,6 +70,10 @@ core.register_action("forward_auth", { "http-req" }, function(txn, url)
   local location = first("location")
   if location then txn:set_var("txn.auth_location", location) end
   for name, var in pairs(IDENTITY) do
+    local v = first(name)
+    if v then txn:set_var(var, v) end
+  end
+  for name, var in pairs(PASSED) do
     local v = first(name)
     if v then txn:set_var(var, v) end
   end

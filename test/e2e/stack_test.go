@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"gate/internal/testkit"
+	gateusers "gate/internal/users"
 )
 
 // The demo user the tests sign in as.
@@ -29,6 +30,9 @@ const (
 	aliceGroups = "admins,dev"
 	aliceEmail  = "alice@example.com"
 	aliceDisp   = "Alice Example"
+	// aliceToken is an API token of alice's, of the shape gate token
+	// create makes.
+	aliceToken = "gate_e2eE2Ee2eE2Ee2eE2Ee2eE2Ee2eE2Ee2eE2Ee2eE2Ee"
 )
 
 // cheapHash makes an argon2id PHC string with tiny parameters, so that a
@@ -56,12 +60,20 @@ authentication_backend:
   file:
     path: '%[3]s'
     watch: true
+  header:
+    basic: true
+    tokens: true
+    cache: 5m
 access_control:
   default_policy: deny
   rules:
     - domain: 'app.example.com'
       resources: ['^/public(/.*)?$']
       policy: bypass
+    - domain: 'app.example.com'
+      resources: ['^/limited(/.*)?$']
+      policy: bypass
+      rate_limit: {requests: 2, period: 1m, by: client}
     - domain: 'app.example.com'
       policy: one_factor
 regulation:
@@ -85,7 +97,9 @@ func startGate(t testing.TB, proxyPort int) (*proc, int, string) {
     password: '%s'
     email: %s
     groups: [admins, dev]
-`, aliceName, aliceDisp, cheapHash(alicePass), aliceEmail))
+    tokens:
+      - {name: e2e, hash: '%s'}
+`, aliceName, aliceDisp, cheapHash(alicePass), aliceEmail, gateusers.TokenHash(aliceToken)))
 	p, port := runGate(t, dir, func(port int) string { return fmt.Sprintf(gateConfig, port, proxyPort, users) })
 	return p, port, users
 }
