@@ -124,13 +124,19 @@ func (s *Server) machineAuth(w http.ResponseWriter, r *http.Request, st *request
 		s.credentialCount("malformed")
 		return users.User{}, machineAnswered, s.challenge(w, st, c.scheme, c.malformed)
 	case c.scheme == "Bearer":
-		return s.tokenAuth(w, st, c.token, now)
+		return s.tokenAuth(w, r, st, d, c.token, client, now)
 	}
 	return s.basicAuth(w, r, st, d, c, client)
 }
 
-// tokenAuth checks an API token: one SHA-256 and a map lookup.
-func (s *Server) tokenAuth(w http.ResponseWriter, st *requestState, token string, now time.Time) (users.User, machineOutcome, int) {
+// tokenAuth checks an API token: one SHA-256 and a map lookup. A right
+// token is admitted without touching the regulation counters, which keeps
+// a Redis write off every token request: a ban guards against guessing,
+// and a token of 256 random bits cannot be guessed. A wrong one counts as
+// a failure of its client alone (a token names no user), so a client
+// guessing tokens is banned like one guessing passwords, and a banned
+// client's wrong tokens are answered as the ban.
+func (s *Server) tokenAuth(w http.ResponseWriter, r *http.Request, st *requestState, d *dialect, token string, client netip.Addr, now time.Time) (users.User, machineOutcome, int) {
 	if s.opts.Tokens == nil {
 		return users.User{}, machineNone, 0
 	}
@@ -140,10 +146,26 @@ func (s *Server) tokenAuth(w http.ResponseWriter, st *requestState, token string
 		s.credentialCount("token")
 		return u, machineUser, 0
 	case errors.Is(err, users.ErrTokenShape):
+		// Malformed: answered, and nothing is counted.
 		s.credentialCount("malformed")
 		return users.User{}, machineAnswered, s.challenge(w, st, "Bearer", "malformed token")
 	}
+	ctx := r.Context()
+	attempt, wait, err := s.opts.Regulator.BeginClient(ctx, client)
+	if err != nil {
+		s.storeError(st, "regulation", err)
+		return users.User{}, machineAnswered, writeText(w, http.StatusServiceUnavailable, "credential store unavailable")
+	}
+	if attempt == nil {
+		s.credentialCount("banned")
+		setRetryAfter(w, wait)
+		return users.User{}, machineAnswered, writeText(w, d.tooManyStatus, "too many failed attempts, try again later")
+	}
+	if err := attempt.Fail(ctx); err != nil {
+		s.storeError(st, "regulation", err)
+	}
 	s.credentialCount("invalid")
+	st.logger().Info().Str("client", client.String()).Msg("token refused")
 	return users.User{}, machineAnswered, s.challenge(w, st, "Bearer", "invalid token")
 }
 

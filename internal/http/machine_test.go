@@ -280,3 +280,42 @@ func TestRedisMachineClients(t *testing.T) {
 	srv.Stop()
 	wantStatus(t, b.forwardAuth("GET", "https", "app.example.com", "/", basic("alice", alicePass)), 503)
 }
+
+// TestTokenRegulation: wrong tokens count towards regulation under their
+// client alone. A client guessing tokens is banned, for tokens and
+// passwords alike; other clients and every user are not; malformed tokens
+// count nothing; a right token still passes (nothing to guess).
+func TestTokenRegulation(t *testing.T) {
+	live, liveHash, _ := users.NewToken()
+	e := newEnv(t, envOpts{header: machineHeader, extraUsers: fmt.Sprintf("  dave:\n    password: '%s'\n    tokens:\n      - {name: ci, hash: '%s'}\n", cheapHash(t, "d"), liveHash)})
+	bearer := func(v string) reqOpt { return withHeader("Authorization", "Bearer "+v) }
+	app := func(opts ...reqOpt) *http.Response {
+		return e.forwardAuth("GET", "https", "app.example.com", "/", opts...)
+	}
+	attacker, other := fromClient("198.51.100.66"), fromClient("198.51.100.67")
+	for range 5 {
+		wantStatus(t, app(bearer("gate_short"), attacker), 401)
+	}
+	for range 3 {
+		wrong, _, _ := users.NewToken()
+		wantStatus(t, app(bearer(wrong), attacker), 401)
+	}
+	wrong, _, _ := users.NewToken()
+	resp := app(bearer(wrong), attacker)
+	wantStatus(t, resp, 429)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	// The auth-request dialect says it as 403 with Retry-After.
+	resp = e.authRequest("https://app.example.com/", "GET", bearer(wrong), attacker)
+	wantStatus(t, resp, 403)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("auth-request: 403 for a ban without Retry-After")
+	}
+	wantStatus(t, app(basic("alice", alicePass), attacker), 429)
+	wantStatus(t, app(bearer(live), attacker), 200)
+	// Nobody else is banned: no user was counted.
+	wantStatus(t, app(basic("alice", alicePass), other), 200)
+	wantStatus(t, app(bearer(wrong), other), 401)
+	wantStatus(t, app(bearer(live), other), 200)
+}

@@ -34,6 +34,9 @@ type UserDirectory interface {
 // refuses them after repeated failures (regulation.Regulator).
 type Regulator interface {
 	Begin(ctx context.Context, user string, client netip.Addr) (*regulation.Attempt, time.Duration, error)
+	// BeginClient counts a credential that names no user (an API token)
+	// under its client alone.
+	BeginClient(ctx context.Context, client netip.Addr) (*regulation.Attempt, time.Duration, error)
 }
 
 // Options wires a Server. Every field but Now and Metrics is required;

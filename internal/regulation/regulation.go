@@ -97,10 +97,13 @@ func (r *Regulator) Enabled() bool { return r.limits.Max > 0 }
 // concurrent use; the handler that began it ends it.
 type Attempt struct {
 	r *Regulator
-	// keys are the reserved keys, the username's first; empty when
-	// regulation is disabled.
-	keys  []string
-	ended bool
+	// keys are the reserved keys, the username's first unless anonymous;
+	// empty when regulation is disabled.
+	keys []string
+	// anonymous is set for an attempt with no username (BeginClient): its
+	// only key is the client's, which a success never resets.
+	anonymous bool
+	ended     bool
 }
 
 // Begin counts a login attempt for user from client before its password
@@ -115,11 +118,28 @@ type Attempt struct {
 // in different Redis Cluster slots, so one script cannot take both. When
 // the second refuses, the first is released.
 func (r *Regulator) Begin(ctx context.Context, user string, client netip.Addr) (*Attempt, time.Duration, error) {
-	a := &Attempt{r: r}
+	return r.begin(ctx, &Attempt{r: r}, r.keys(user, client))
+}
+
+// BeginClient is Begin for a credential that names no user (an API
+// token): it counts under the client address alone. Counting it under an
+// empty username would put every such credential in one key, and one
+// client guessing tokens would ban every token user.
+func (r *Regulator) BeginClient(ctx context.Context, client netip.Addr) (*Attempt, time.Duration, error) {
+	var ks []string
+	if client.IsValid() {
+		ks = []string{r.clientKey(client)}
+	}
+	return r.begin(ctx, &Attempt{r: r, anonymous: true}, ks)
+}
+
+// begin reserves keys for a, in order, giving back what it took when one
+// refuses.
+func (r *Regulator) begin(ctx context.Context, a *Attempt, keys []string) (*Attempt, time.Duration, error) {
 	if !r.Enabled() {
 		return a, 0, nil
 	}
-	for _, k := range r.keys(user, client) {
+	for _, k := range keys {
 		wait, ok, err := r.counters.Reserve(ctx, k, r.limits)
 		if err == nil && ok {
 			a.keys = append(a.keys, k)
@@ -156,7 +176,7 @@ func (a *Attempt) Fail(ctx context.Context) error {
 // launder an address that is guessing others' passwords.
 func (a *Attempt) Succeed(ctx context.Context) error {
 	return a.end(ctx, "record success", func(ctx context.Context, i int, k string) error {
-		return a.r.counters.Release(ctx, k, i == 0)
+		return a.r.counters.Release(ctx, k, i == 0 && !a.anonymous)
 	})
 }
 

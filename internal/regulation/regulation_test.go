@@ -498,3 +498,47 @@ func TestNew_errors(t *testing.T) {
 		})
 	}
 }
+
+// TestBeginClient: a credential without a username (an API token) counts
+// under its client alone. One client's wrong tokens ban that client,
+// for tokens and passwords alike, and nobody else; a success does not
+// reset the client's count.
+func TestBeginClient(t *testing.T) {
+	r, _, _ := newRegulator(t, cfg)
+	ctx := context.Background()
+	failClient := func(client netip.Addr) {
+		t.Helper()
+		a, wait, err := r.BeginClient(ctx, client)
+		if err != nil || a == nil {
+			t.Fatalf("BeginClient(%s) = %v, %v, %v; want admitted", client, a, wait, err)
+		}
+		if err := a.Fail(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failClient(ip1)
+	a, _, err := r.BeginClient(ctx, ip1)
+	if err != nil || a == nil {
+		t.Fatalf("BeginClient after one failure = %v, %v; want admitted", a, err)
+	}
+	if err := a.Succeed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range cfg.MaxRetries - 1 {
+		failClient(ip1)
+	}
+	if a, wait, err := r.BeginClient(ctx, ip1); err != nil || a != nil || wait != cfg.BanTime {
+		t.Errorf("BeginClient of a banned client = %v, %v, %v; want refused for %v", a, wait, err, cfg.BanTime)
+	}
+	if d := refused(t, r, "alice", ip1); d <= 0 {
+		t.Error("a client banned for wrong tokens may still try passwords")
+	}
+	if a, _, err := r.BeginClient(ctx, ip2); err != nil || a == nil {
+		t.Errorf("BeginClient of another client = %v, %v; want admitted", a, err)
+	} else {
+		_ = a.Abandon(ctx)
+	}
+	if d := refused(t, r, "alice", ip2); d != 0 {
+		t.Errorf("alice from another client: refused for %v; want admitted (no user was counted)", d)
+	}
+}
