@@ -108,7 +108,16 @@ type Limit struct {
 type Verdict struct {
 	Result Result
 	Limit  *Limit
+	// AnyUser is set on a Login that every authenticated user would turn
+	// into Allow under the same rule (a one_factor rule, or default
+	// policy, without subjects): a request that authenticates with a
+	// credential then need not be judged again.
+	AnyUser bool
 }
+
+// AsUser is the verdict for an authenticated user of a Login verdict
+// with AnyUser.
+func (v Verdict) AsUser() Verdict { return Verdict{Result: Allow, Limit: v.Limit} }
 
 // term is one "user:x" or "group:y" condition.
 type term = config.SubjectTerm
@@ -219,11 +228,17 @@ func (r *Rules) Judge(req Request, subj *Subject) Verdict {
 	lv := r.decide(host, literal, req.Method, client, subj)
 	// Forbid < Login < Allow: the smaller result is the stricter one.
 	if lv.Result < v.Result {
+		// The resolved view allowed; a user might find the literal one
+		// allowing under a rule of another limit.
+		lv.AnyUser = false
 		return lv
 	}
 	if v.Limit == nil {
 		v.Limit = lv.Limit
 	}
+	// Both views Login: a user passes both only if each needs no more
+	// than a login, and then gets this merged limit.
+	v.AnyUser = v.AnyUser && lv.AnyUser && lv.Result == v.Result
 	return v
 }
 
@@ -232,6 +247,11 @@ func (r *Rules) Judge(req Request, subj *Subject) Verdict {
 func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Subject) Verdict {
 	path, _, _ := strings.Cut(target, "?")
 	res, bypass := apply(r.defaultPolicy, subj)
+	// A Login from a one_factor rule without subjects (or the default)
+	// holds for any user: the rules before it failed on criteria a user
+	// does not change, and none of them had subjects that matched, or
+	// its Login would have come first.
+	anyUser := res == Login
 	var limit *Limit
 	for i := range r.rules {
 		rl := &r.rules[i]
@@ -240,7 +260,7 @@ func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Sub
 		}
 		if len(rl.subjects) > 0 {
 			if subj == nil {
-				res, bypass = Login, false
+				res, bypass, anyUser = Login, false, false
 				break
 			}
 			if !rl.admits(subj) {
@@ -248,13 +268,14 @@ func (r *Rules) decide(host, target, method string, client netip.Addr, subj *Sub
 			}
 		}
 		res, bypass = apply(rl.policy, subj)
+		anyUser = res == Login
 		limit = rl.limit
 		break
 	}
 	if !bypass && !r.inDomain(host) {
 		return Verdict{Result: Forbid}
 	}
-	return Verdict{Result: res, Limit: limit}
+	return Verdict{Result: res, Limit: limit, AnyUser: anyUser}
 }
 
 // apply turns a policy into a result, and reports whether it was bypass.

@@ -459,3 +459,55 @@ func TestJudge_limit(t *testing.T) {
 		})
 	}
 }
+
+// TestJudge_anyUser holds AnyUser to its promise: whenever an anonymous
+// verdict says any user would pass, judging again as each user gives
+// AsUser's verdict; and it is never set where a subject rule decides.
+func TestJudge_anyUser(t *testing.T) {
+	limit := &config.RateLimit{Requests: 5, Period: config.Duration(time.Minute)}
+	r, err := access.New(config.AccessControl{
+		DefaultPolicy: "one_factor",
+		Rules: []config.Rule{
+			{Domain: config.StringList{"pub.example.com"}, Policy: "bypass"},
+			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/admin(/.*)?$"}, Subject: [][]string{{"group:admins"}}, Policy: "one_factor", RateLimit: limit},
+			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/admin(/.*)?$"}, Policy: "deny"},
+			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/api(/.*)?$"}, Policy: "one_factor", RateLimit: limit},
+			{Domain: config.StringList{"app.example.com"}, Networks: config.StringList{"10.0.0.0/8"}, Policy: "bypass"},
+			{Domain: config.StringList{"app.example.com"}, Subject: [][]string{{"user:bob"}}, Policy: "deny"},
+			{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
+		},
+	}, sessionDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := []string{"pub.example.com", "app.example.com", "x.example.com", "other.test"}
+	paths := []string{"/", "/admin", "/admin/x", "/api/x", "/api/../admin", "/admin/../api/x", "/x"}
+	clients := []string{"203.0.113.9", "10.1.2.3"}
+	users := []*access.Subject{alice, bob, carol, eve}
+	for _, h := range hosts {
+		for _, p := range paths {
+			for _, c := range clients {
+				rq := access.Request{Method: "GET", Host: h, Path: p, Client: netip.MustParseAddr(c)}
+				anon := r.Judge(rq, nil)
+				if anon.AnyUser && anon.Result != access.Login {
+					t.Errorf("%s%s from %s: AnyUser on %v", h, p, c, anon.Result)
+				}
+				if !anon.AnyUser {
+					continue
+				}
+				for _, u := range users {
+					got, want := r.Judge(rq, u), anon.AsUser()
+					if got.Result != want.Result || got.Limit != want.Limit {
+						t.Errorf("%s%s from %s as %s: Judge = %+v; AsUser = %+v", h, p, c, u.User, got, want)
+					}
+				}
+			}
+		}
+	}
+	if v := r.Judge(req("app.example.com", "/admin"), nil); v.AnyUser {
+		t.Error("AnyUser on a Login of a subject rule")
+	}
+	if v := r.Judge(req("app.example.com", "/x"), nil); v.AnyUser {
+		t.Error("AnyUser where a later subject rule (user:bob deny) decides for some users")
+	}
+}

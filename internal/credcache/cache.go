@@ -2,29 +2,36 @@ package credcache
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"gate/internal/keys"
 )
 
 // Key names a credential: HMAC-SHA256 under hmacKey (keys.Set's
 // Credentials) of user, password and stamp (users.User.Stamp, which
 // changes with the password hash). The NUL separators keep ("a", "b:c")
-// and ("a:b", "c") apart.
+// and ("a:b", "c") apart. A server names credentials through a Namer.
 func Key(hmacKey []byte, user, password, stamp string) string {
-	m := hmac.New(sha256.New, hmacKey)
-	m.Write([]byte(user))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
-	m.Write([]byte{0})
-	m.Write([]byte(stamp))
-	return hex.EncodeToString(m.Sum(nil))
+	return NewNamer(hmacKey).Name(user, password, stamp)
+}
+
+// Namer is Key under one HMAC key, with its hash state reused across
+// calls: it runs on every Basic-auth request.
+type Namer struct {
+	mac *keys.MAC
+}
+
+// NewNamer returns a Namer under hmacKey.
+func NewNamer(hmacKey []byte) *Namer { return &Namer{mac: keys.NewMAC(hmacKey)} }
+
+// Name is Key(hmacKey, user, password, stamp).
+func (n *Namer) Name(user, password, stamp string) string {
+	return n.mac.Hex(user, password, stamp)
 }
 
 // DefaultMaxEntries bounds the memory cache: a flood of distinct right

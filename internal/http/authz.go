@@ -147,7 +147,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		case machineUser:
 			user = u
 			subj = &access.Subject{User: user.Name, Groups: user.Groups}
-			verdict = s.opts.Rules.Judge(req, subj)
+			if verdict.AnyUser {
+				verdict = verdict.AsUser()
+			} else {
+				verdict = s.opts.Rules.Judge(req, subj)
+			}
 		}
 	}
 	result := verdict.Result

@@ -46,7 +46,11 @@ func benchDecision(b *testing.B, e *env) {
 func benchDecisionWith(b *testing.B, e *env, c *http.Cookie) {
 	r := authzRequest()
 	r.AddCookie(c)
+	benchRequest(b, e, r)
+}
 
+// benchRequest runs r, which must be allowed for alice, in parallel.
+func benchRequest(b *testing.B, e *env, r *http.Request) {
 	check := httptest.NewRecorder()
 	e.h.ServeHTTP(check, r)
 	if check.Code != http.StatusOK || check.Header().Get("Remote-User") != "alice" {
@@ -98,6 +102,29 @@ func BenchmarkForwardAuthRedis(b *testing.B) {
 	// The login and the setup decision are in the count too; over b.N they
 	// vanish, and a figure above 1 would show extra round trips.
 	b.ReportMetric(float64(calls()-before)/float64(b.N), "redis-cmds/op")
+}
+
+// benchLimited is benchDecision on a one_factor rule with a rate_limit
+// by user too large to be reached (bulk.example.com): the limiter's cost
+// on an allowed decision.
+func benchLimited(b *testing.B, e *env) {
+	r := authzRequest()
+	r.Header.Set("X-Forwarded-Host", "bulk.example.com")
+	r.AddCookie(e.mustLogin("alice", alicePass))
+	benchRequest(b, e, r)
+}
+
+// BenchmarkForwardAuthLimited is a rate-limited decision with memory
+// counters.
+func BenchmarkForwardAuthLimited(b *testing.B) {
+	benchLimited(b, newEnv(b, envOpts{}))
+}
+
+// BenchmarkForwardAuthLimitedRedis is the same with the counters in Redis
+// over loopback: one EVALSHA beside the session's GET.
+func BenchmarkForwardAuthLimitedRedis(b *testing.B) {
+	srv := redistest.StartServer(b, redistest.ServerOptions{})
+	benchLimited(b, newRedisGate(b, redisConfig(srv), writeRedisUsers(b)))
 }
 
 // BenchmarkForwardAuthSessions is the allowed decision against a memory

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"gate/internal/credcache"
 	"gate/internal/users"
 )
 
@@ -89,12 +88,15 @@ func parseBasic(v string) credential {
 		c.malformed = "Basic credentials too long"
 		return c
 	}
-	raw, err := base64.StdEncoding.DecodeString(v)
+	// Decoded on the stack, then copied once into the string that user
+	// and password share.
+	var buf [maxCredentialHeader]byte
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(v))
 	if err != nil {
 		c.malformed = "Basic credentials are not base64"
 		return c
 	}
-	user, pw, ok := strings.Cut(string(raw), ":")
+	user, pw, ok := strings.Cut(string(buf[:n]), ":")
 	switch {
 	case !ok:
 		c.malformed = "Basic credentials have no colon"
@@ -190,7 +192,7 @@ func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request, st *requestSt
 	if u, ok := s.opts.Users.Lookup(c.user); ok && s.opts.Credentials != nil {
 		// The stamp changes with the password hash: a new password, like
 		// a disabled or removed user (Lookup fails), misses at once.
-		key = credcache.Key(s.opts.CredentialKey, c.user, c.password, u.Stamp)
+		key = s.credNames.Name(c.user, c.password, u.Stamp)
 		hit, err := s.opts.Credentials.Verified(ctx, key)
 		if err != nil {
 			s.storeError(st, "credential_cache", err)
@@ -205,7 +207,7 @@ func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request, st *requestSt
 	// HMAC all the same, so that no password sits in the group's map.
 	flight := key
 	if flight == "" {
-		flight = credcache.Key(s.opts.CredentialKey, c.user, c.password, "")
+		flight = s.credNames.Name(c.user, c.password, "")
 	}
 	res, _, err := s.basicChecks.Do(ctx, flight, func() (basicResult, error) {
 		return s.checkBasic(context.WithoutCancel(ctx), st, c, client, key), nil

@@ -46,9 +46,9 @@ func (s *Server) overLimit(w http.ResponseWriter, r *http.Request, st *requestSt
 // anonymous requests.
 func (s *Server) limitKey(l *access.Limit, subj *access.Subject, client netip.Addr) string {
 	if subj != nil && !l.ByClient {
-		return ratelimit.Key(s.opts.RateLimitKey, l.Rule, ratelimit.ByUser, subj.User)
+		return s.limitNames.Name(l.Rule, ratelimit.ByUser, subj.User)
 	}
-	return ratelimit.Key(s.opts.RateLimitKey, l.Rule, ratelimit.ByClient, ratelimit.ClientKey(client))
+	return s.limitNames.Name(l.Rule, ratelimit.ByClient, ratelimit.ClientKey(client))
 }
 
 // ceilSeconds is d in whole seconds, rounded up, as the headers give it.

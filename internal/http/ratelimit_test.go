@@ -22,6 +22,9 @@ import (
 var (
 	limitedByClient = config.RateLimit{Requests: 3, Period: config.Duration(time.Minute), By: "client"}
 	limitedByUser   = config.RateLimit{Requests: 2, Period: config.Duration(time.Minute), By: "user"}
+	// unreachedByUser limits bulk.example.com, for benchmarks of the
+	// limiter's cost on allowed decisions.
+	unreachedByUser = config.RateLimit{Requests: 1 << 40, Period: config.Duration(time.Hour), By: "user"}
 )
 
 func fromClient(addr string) reqOpt { return withHeader("X-Forwarded-For", addr) }

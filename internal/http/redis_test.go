@@ -61,6 +61,7 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	}
 	rules, err := access.New(config.AccessControl{DefaultPolicy: "deny", Rules: []config.Rule{
 		{Domain: config.StringList{"limited.example.com"}, Policy: "bypass", RateLimit: &limitedByClient},
+		{Domain: config.StringList{"bulk.example.com"}, Policy: "one_factor", RateLimit: &unreachedByUser},
 		{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
 	}}, "example.com")
 	if err != nil {

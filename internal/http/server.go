@@ -115,6 +115,10 @@ type Server struct {
 	// with the same Basic credential.
 	basicChecks credcache.Group[basicResult]
 	limiter     RateLimiter
+	// credNames and limitNames name credentials and rate-limit counters
+	// with pooled HMAC states.
+	credNames  *credcache.Namer
+	limitNames *ratelimit.Namer
 }
 
 // New checks opts and builds the router.
@@ -158,6 +162,8 @@ func New(opts Options) (*Server, error) {
 	if opts.Rules.Limited() && len(opts.RateLimitKey) < 32 {
 		return nil, errors.New("http: a rate-limit key of at least 32 bytes is required with a rule's rate_limit")
 	}
+	s.credNames = credcache.NewNamer(opts.CredentialKey)
+	s.limitNames = ratelimit.NewNamer(opts.RateLimitKey)
 	s.limiter = opts.Limiter
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemory(0, s.now)

@@ -147,6 +147,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 			{Domain: config.StringList{"public.example.com"}, Policy: "bypass"},
 			{Domain: config.StringList{"limited.example.com"}, Policy: "bypass", RateLimit: &limitedByClient},
 			{Domain: config.StringList{"api.example.com"}, Policy: "one_factor", RateLimit: &limitedByUser},
+			{Domain: config.StringList{"bulk.example.com"}, Policy: "one_factor", RateLimit: &unreachedByUser},
 			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/admin(/.*)?$"}, Subject: [][]string{{"group:admins"}}, Policy: "one_factor"},
 			{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/blocked"}, Policy: "deny"},
 			{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},

@@ -2,7 +2,11 @@ package keys_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"sync"
 	"testing"
 
 	"gate/internal/keys"
@@ -46,5 +50,50 @@ func TestFromSecretKnownAnswers(t *testing.T) {
 	}
 	if bytes.Equal(other.CookieHash, k.CookieHash) {
 		t.Error("two secrets gave one cookie key")
+	}
+}
+
+// TestMAC: the pooled MAC is HMAC-SHA256 of the NUL-joined parts, the
+// same on every call and from many goroutines at once.
+func TestMAC(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	want := func(msg string) string {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(msg))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	mac := keys.NewMAC(key)
+	tests := []struct {
+		parts []string
+		msg   string
+	}{
+		{nil, ""},
+		{[]string{"alice"}, "alice"},
+		{[]string{"alice", "pw", "stamp"}, "alice\x00pw\x00stamp"},
+		{[]string{"", ""}, "\x00"},
+	}
+	for _, tt := range tests {
+		if got := mac.Hex(tt.parts...); got != want(tt.msg) {
+			t.Errorf("Hex(%q) = %s; want %s", tt.parts, got, want(tt.msg))
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if got := mac.Hex("user", fmt.Sprint(i)); got != want("user\x00"+fmt.Sprint(i)) {
+					t.Errorf("concurrent Hex: wrong sum for %d", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if raceEnabled {
+		return
+	}
+	fresh := keys.NewMAC(key)
+	if n := testing.AllocsPerRun(100, func() { fresh.Hex("alice", "pw", "stamp") }); n > 1 {
+		t.Errorf("Hex allocates %v times; want at most 1 (the string)", n)
 	}
 }

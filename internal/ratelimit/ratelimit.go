@@ -2,11 +2,11 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/netip"
+	"strconv"
 	"time"
+
+	"gate/internal/keys"
 )
 
 // Limit admits Requests per Period, Requests of them at once.
@@ -39,23 +39,31 @@ type Limiter interface {
 
 // Kinds of what a counter counts: a user, or a client address.
 const (
-	ByUser   = 'u'
-	ByClient = 'c'
+	ByUser   = "u"
+	ByClient = "c"
 )
 
 // Key names the counter of rule (its index in access_control.rules) for
 // who, of kind ByUser or ByClient: HMAC-SHA256 under hmacKey (keys.Set's
 // RateLimit), so that Redis key names carry no user name or address. The
-// kind keeps a user named "10.0.0.1" apart from that client.
-func Key(hmacKey []byte, rule int, kind byte, who string) string {
-	m := hmac.New(sha256.New, hmacKey)
-	var head [6]byte
-	head[0], head[1], head[2], head[3] = byte(rule>>24), byte(rule>>16), byte(rule>>8), byte(rule)
-	head[4], head[5] = kind, 0
-	m.Write(head[:])
-	m.Write([]byte(who))
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(sum[:0]))
+// kind keeps a user named "10.0.0.1" apart from that client. A server
+// names counters through a Namer.
+func Key(hmacKey []byte, rule int, kind, who string) string {
+	return NewNamer(hmacKey).Name(rule, kind, who)
+}
+
+// Namer is Key under one HMAC key, with its hash state reused across
+// calls: it runs on every request of a limited rule.
+type Namer struct {
+	mac *keys.MAC
+}
+
+// NewNamer returns a Namer under hmacKey.
+func NewNamer(hmacKey []byte) *Namer { return &Namer{mac: keys.NewMAC(hmacKey)} }
+
+// Name is Key(hmacKey, rule, kind, who).
+func (n *Namer) Name(rule int, kind, who string) string {
+	return n.mac.Hex(kind, strconv.Itoa(rule), who)
 }
 
 // ClientKey is the address a client is counted by: IPv4 as it is, IPv6 by
