@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -79,18 +80,33 @@ func (c *conn) do(req []byte) (int, error) {
 
 // authzRequest builds the forward-auth request a proxy sends for one user.
 func authzRequest(host, cookie string, i int) []byte {
+	if cookie == "" {
+		return authzRequestTo(host, "app.example.com", "", i)
+	}
+	return authzRequestTo(host, "app.example.com", "Cookie: "+cookie, i)
+}
+
+// basicRequest is authzRequest with Basic credentials instead of a cookie.
+func basicRequest(host, user, password string, i int) []byte {
+	cred := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	return authzRequestTo(host, "app.example.com", "Authorization: Basic "+cred, i)
+}
+
+// authzRequestTo builds the forward-auth request for forwardedHost,
+// carrying credential (a whole header line without its CRLF, or empty).
+func authzRequestTo(host, forwardedHost, credential string, i int) []byte {
 	var b bytes.Buffer
 	b.WriteString("GET /api/authz/forward-auth HTTP/1.1\r\n")
 	b.WriteString("Host: " + host + "\r\n")
 	b.WriteString("X-Forwarded-Method: GET\r\n")
 	b.WriteString("X-Forwarded-Proto: https\r\n")
-	b.WriteString("X-Forwarded-Host: app.example.com\r\n")
+	b.WriteString("X-Forwarded-Host: " + forwardedHost + "\r\n")
 	fmt.Fprintf(&b, "X-Forwarded-Uri: /dashboard/items?page=%d\r\n", i%50)
 	fmt.Fprintf(&b, "X-Forwarded-For: 203.0.113.%d\r\n", i%250+1)
 	b.WriteString("User-Agent: Mozilla/5.0 (X11; Linux x86_64) gate-bench\r\n")
 	b.WriteString("Accept: text/html,application/xhtml+xml\r\n")
-	if cookie != "" {
-		b.WriteString("Cookie: " + cookie + "\r\n")
+	if credential != "" {
+		b.WriteString(credential + "\r\n")
 	}
 	b.WriteString("\r\n")
 	return b.Bytes()

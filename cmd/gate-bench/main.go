@@ -54,7 +54,7 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds (targets interleave within each)")
 	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections")
 	fs.IntVar(&o.sessions, "sessions", 1000, "distinct logged-in users (sessions) the requests cycle through")
-	fs.StringVar(&targets, "targets", "floor,identity,memory,redis", "comma-separated: floor, identity (the floor plus gate's five response headers), memory, redis, or none")
+	fs.StringVar(&targets, "targets", "floor,identity,memory,basic,limited,redis", "comma-separated: floor, identity (the floor plus gate's five response headers), memory, basic (Basic credentials, warm credential cache), limited (a rule with a rate_limit never reached), redis, or none")
 	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
 	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
@@ -87,7 +87,7 @@ func parseOptions(args []string) (options, error) {
 	o.targets = map[string]bool{}
 	for _, t := range strings.Split(targets, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "floor", "identity", "memory", "redis":
+		case "floor", "identity", "memory", "basic", "limited", "redis":
 			o.targets[t] = true
 		case "none", "":
 		default:
@@ -104,8 +104,12 @@ type target struct {
 	name string
 	// floor marks the bare servers, which need no logins.
 	floor bool
-	p     *proc
-	reqs  [][]byte
+	// kind is how a gate target's requests authenticate and where they
+	// go: cookies to app.example.com (""), Basic credentials ("basic"),
+	// cookies to the rate-limited limited.example.com ("limited").
+	kind string
+	p    *proc
+	reqs [][]byte
 	// redis counts the commands of the Redis target's server, redisProc.
 	redis     *commandStats
 	redisProc *proc
@@ -203,7 +207,7 @@ func (b *bench) stop() {
 // target. What started is in b.targets even on error, so stop ends it.
 func (b *bench) start() error {
 	o := b.o
-	if o.targets["memory"] || o.targets["redis"] || o.logins > 0 {
+	if o.targets["memory"] || o.targets["basic"] || o.targets["limited"] || o.targets["redis"] || o.logins > 0 {
 		fmt.Fprintln(os.Stderr, "building gate …")
 		bin, err := buildGate(b.dir, o.profile != "")
 		if err != nil {
@@ -228,6 +232,18 @@ func (b *bench) start() error {
 		if err := b.startGates("gate memory", "gate-memory", ""); err != nil {
 			return err
 		}
+	}
+	// The machine-client targets run this tree's gate alone: a baseline
+	// may predate their configuration keys.
+	for _, k := range []string{"basic", "limited"} {
+		if !o.targets[k] {
+			continue
+		}
+		p, err := startGate(b.gateBin, b.dir, "gate-"+k, o.sessions, "", o.profile, true)
+		if err != nil {
+			return err
+		}
+		b.targets = append(b.targets, &target{name: "gate " + k, kind: k, p: p})
 	}
 	if o.targets["redis"] {
 		var err error
@@ -256,7 +272,7 @@ func (b *bench) startGates(name, file, redisCfg string) error {
 		if i > 0 {
 			n, f = n+" (baseline)", f+"-baseline"
 		}
-		p, err := startGate(bin, b.dir, f, b.o.sessions, redisCfg, b.o.profile)
+		p, err := startGate(bin, b.dir, f, b.o.sessions, redisCfg, b.o.profile, false)
 		if err != nil {
 			return err
 		}
@@ -278,15 +294,29 @@ func (b *bench) prepare(ctx context.Context) error {
 		if t.floor {
 			continue
 		}
+		if t.kind == "basic" {
+			for i := range b.o.sessions {
+				t.reqs = append(t.reqs, basicRequest("gate", fmt.Sprintf("user%d", i), benchPassword, i))
+			}
+			fmt.Fprintf(os.Stderr, "checking %d Basic credentials on %s …\n", b.o.sessions, t.name)
+			if err := prime(t.p.addr, t.reqs); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			continue
+		}
 		fmt.Fprintf(os.Stderr, "logging in %d users on %s …\n", b.o.sessions, t.name)
 		cookies, err := login(ctx, t.p.addr, b.o.sessions, 8)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
-		for i, c := range cookies {
-			t.reqs = append(t.reqs, authzRequest("gate", c, i))
+		forwardedHost := "app.example.com"
+		if t.kind == "limited" {
+			forwardedHost = "limited.example.com"
 		}
-		if shared == nil {
+		for i, c := range cookies {
+			t.reqs = append(t.reqs, authzRequestTo("gate", forwardedHost, "Cookie: "+c, i))
+		}
+		if shared == nil && t.kind == "" {
 			shared = t.reqs
 		}
 	}

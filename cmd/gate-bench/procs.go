@@ -209,18 +209,25 @@ const benchPassword = "bench-password"
 // writeGateConfig writes a configuration and a users file with n users.
 // The users share one cheap argon2id hash so that logging in thousands of
 // users takes seconds, not hours; the decisions measured never hash.
-func writeGateConfig(dir, name, addr string, users int, redis string) (string, error) {
+func writeGateConfig(dir, name, addr string, users int, redis string, machine bool) (string, error) {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
 	enc := base64.RawStdEncoding
 	hash := fmt.Sprintf("$argon2id$v=19$m=1024,t=1,p=1$%s$%s", enc.EncodeToString(salt),
 		enc.EncodeToString(argon2.IDKey([]byte(benchPassword), salt, 1, 1024, 1, 32)))
-	return writeGateConfigHash(dir, name, addr, users, redis, hash)
+	return writeGateConfigHash(dir, name, addr, users, redis, hash, machine)
 }
 
 // writeGateConfigHash is writeGateConfig with every user's password hash
 // given.
-func writeGateConfigHash(dir, name, addr string, users int, redis, hash string) (string, error) {
+func writeGateConfigHash(dir, name, addr string, users int, redis, hash string, machine bool) (string, error) {
+	// The machine-client keys only where a target needs them, so that a
+	// baseline binary older than them still starts.
+	header, limitedRule := "", ""
+	if machine {
+		header = "  header:\n    basic: true\n    cache: 5m"
+		limitedRule = "    - domain: 'limited.example.com'\n      policy: one_factor\n      rate_limit: {requests: 1000000000, period: 1s, by: user}\n"
+	}
 	var b strings.Builder
 	b.WriteString("users:\n")
 	for i := 0; i < users; i++ {
@@ -239,12 +246,13 @@ portal:
 authentication_backend:
   file:
     path: '%s'
+%s
 access_control:
   default_policy: deny
   rules:
     - domain: 'public.example.com'
       policy: bypass
-    - domain: 'app.example.com'
+%s    - domain: 'app.example.com'
       resources: ['^/admin(/.*)?$']
       subject: ['group:admins']
       policy: one_factor
@@ -257,17 +265,17 @@ session:
   domain: example.com
   expiration: 1h
   inactivity: 30m
-%s`, addr, usersFile, redis)
+%s`, addr, usersFile, header, limitedRule, redis)
 	path := filepath.Join(dir, name+".yml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-func startGate(bin, dir, name string, users int, redis, profile string) (*proc, error) {
+func startGate(bin, dir, name string, users int, redis, profile string, machine bool) (*proc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := writeGateConfig(dir, name, addr, users, redis)
+	cfg, err := writeGateConfig(dir, name, addr, users, redis, machine)
 	if err != nil {
 		return nil, err
 	}
