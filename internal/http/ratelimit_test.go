@@ -196,3 +196,33 @@ func TestRateLimitUnreachable(t *testing.T) {
 	wantStatus(t, e.authRequest("https://limited.example.com/", "GET"), 503)
 	wantStatus(t, e.forwardAuth("GET", "https", "public.example.com", "/"), 200)
 }
+
+// TestRedisLeastPrivilegeACL runs a gate instance as the README's
+// least-privilege ACL user, its key pattern on the test's prefix: login,
+// a cookie decision, a verified and a cached Basic credential, a ban, and
+// rate limits all work within it.
+func TestRedisLeastPrivilegeACL(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	cfg := redisConfig(srv)
+	prefix := strings.TrimSuffix(cfg.StatePrefix, "state:")
+	// As README's "Sessions in Redis" gives it, ~gate:* being the prefix.
+	acl := []any{"ACL", "SETUSER", "gate", "on", ">acl-password", "~" + prefix + "*", "+@read", "+@write", "+@scripting", "+ping", "+time", "-@dangerous"}
+	if err := srv.Admin().Do(t.Context(), acl...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Username, cfg.Password = "gate", "acl-password"
+	e := newRedisGate(t, cfg, writeRedisUsers(t))
+
+	c := e.mustLogin("alice", alicePass)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)), 200)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", basic("bob", "bob-password")), 200)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", basic("bob", "bob-password")), 200)
+	for range 3 {
+		wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", basic("bob", "wrong")), 401)
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "other.example.com", "/", basic("bob", "wrong")), 429)
+	for range 3 {
+		wantStatus(t, e.forwardAuth("GET", "https", "limited.example.com", "/", fromClient("198.51.100.9")), 200)
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "limited.example.com", "/", fromClient("198.51.100.9")), 429)
+}
