@@ -78,6 +78,12 @@ func BenchmarkForwardAuth(b *testing.B) {
 func BenchmarkForwardAuthRedis(b *testing.B) {
 	srv := redistest.StartServer(b, redistest.ServerOptions{})
 	e := newRedisGate(b, redisConfig(srv), writeRedisUsers(b))
+	reportRedisCommands(b, srv, func() { benchDecision(b, e) })
+}
+
+// reportRedisCommands runs bench and reports Redis commands per decision
+// from INFO commandstats (a script's own calls included).
+func reportRedisCommands(b *testing.B, srv *redistest.Server, bench func()) {
 	admin := srv.Admin()
 	calls := func() int64 {
 		info, err := admin.Info(context.Background(), "commandstats").Result()
@@ -97,7 +103,7 @@ func BenchmarkForwardAuthRedis(b *testing.B) {
 		return n
 	}
 	before := calls()
-	benchDecision(b, e)
+	bench()
 	b.StopTimer()
 	// The login and the setup decision are in the count too; over b.N they
 	// vanish, and a figure above 1 would show extra round trips.
@@ -124,7 +130,8 @@ func BenchmarkForwardAuthLimited(b *testing.B) {
 // over loopback: one EVALSHA beside the session's GET.
 func BenchmarkForwardAuthLimitedRedis(b *testing.B) {
 	srv := redistest.StartServer(b, redistest.ServerOptions{})
-	benchLimited(b, newRedisGate(b, redisConfig(srv), writeRedisUsers(b)))
+	e := newRedisGate(b, redisConfig(srv), writeRedisUsers(b))
+	reportRedisCommands(b, srv, func() { benchLimited(b, e) })
 }
 
 // BenchmarkForwardAuthSessions is the allowed decision against a memory
@@ -227,5 +234,6 @@ func BenchmarkForwardAuthBasic(b *testing.B) {
 // Redis over loopback: one EXISTS per decision.
 func BenchmarkForwardAuthBasicRedis(b *testing.B) {
 	srv := redistest.StartServer(b, redistest.ServerOptions{})
-	benchBasic(b, newRedisGate(b, redisConfig(srv), writeRedisUsers(b)))
+	e := newRedisGate(b, redisConfig(srv), writeRedisUsers(b))
+	reportRedisCommands(b, srv, func() { benchBasic(b, e) })
 }
