@@ -325,19 +325,7 @@ func TestCookieCopiedAcrossDomainsRefused(t *testing.T) {
 		open func(now func() time.Time) session.Store
 	}{
 		{"memory", nil},
-		{"redis", func(now func() time.Time) session.Store {
-			cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
-			client, plan, err := redisconn.New(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			store, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash,
-				Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize, Now: now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return store
-		}},
+		{"redis", redisSessions(t)},
 	}
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
@@ -372,4 +360,49 @@ func TestCookieCopiedAcrossDomainsRefused(t *testing.T) {
 			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusOK)
 		})
 	}
+}
+
+// redisSessions opens the Redis store on a fresh redis-server, as
+// newSitesEnvOn wants it.
+func redisSessions(t *testing.T) func(now func() time.Time) session.Store {
+	return func(now func() time.Time) session.Store {
+		cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+		client, plan, err := redisconn.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash,
+			Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store
+	}
+}
+
+// On Redis as in memory, signing out everywhere on one domain ends the
+// user's sessions on every domain: one store holds them all (SPEC section
+// 10), and the per-user index spans the domains.
+func TestTwoDomainsLogoutEverywhereRedis(t *testing.T) {
+	e := newSitesEnvOn(t, []siteSpec{
+		{name: "gate_session", domain: "example.com", portal: comPortal, expiration: time.Hour, inactivity: 5 * time.Minute},
+		{name: "org_session", domain: "example.org", portal: orgPortal, expiration: time.Hour, inactivity: 5 * time.Minute},
+	}, redisSessions(t))
+	_, com := e.loginAt(comPortal, "gate_session", "alice", alicePass, "")
+	_, org := e.loginAt(orgPortal, "org_session", "alice", alicePass, "")
+	_, bob := e.loginAt(comPortal, "gate_session", "bob", "bob-password", "")
+	if com == nil || org == nil || bob == nil {
+		t.Fatalf("logins: com %v, org %v, bob %v", com, org, bob)
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusOK)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.org", "/", withCookie(org)), http.StatusOK)
+
+	r := httptest.NewRequest("POST", comPortal+"/api/logout?all=true", nil)
+	r.AddCookie(com)
+	r.Header.Set("Accept", "application/json")
+	wantStatus(t, e.do(r), http.StatusOK)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusFound)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.org", "/", withCookie(org)), http.StatusFound)
+	// Another user's session is not touched.
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), http.StatusOK)
 }
