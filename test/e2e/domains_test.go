@@ -22,11 +22,11 @@ import (
 
 // twoDomainProxies start the shipped two-domain proxy configurations
 // (configs/two-domains), rendered with a stack's ports.
-var twoDomainProxies = map[string]func(t testing.TB, bin, dir string, p ports) *proc{
-	"nginx":   startNginxTwoDomains,
-	"caddy":   startCaddyTwoDomains,
-	"haproxy": startHAProxyTwoDomains,
-	"traefik": startTraefikTwoDomains,
+var twoDomainProxies = map[string]startFunc{
+	"nginx":   nginxAt("configs/two-domains"),
+	"caddy":   caddyAt("configs/two-domains"),
+	"haproxy": haproxyAt("configs/two-domains"),
+	"traefik": traefikAt("configs/two-domains"),
 }
 
 // TestTwoDomainsBrowser runs configs/two-domains (gate and each proxy)
@@ -209,57 +209,4 @@ func (b *browser) cookies(urls ...string) []*network.Cookie {
 		b.failf("read the cookies: %v", err)
 	}
 	return res.Cookies
-}
-
-func startNginxTwoDomains(t testing.TB, bin, dir string, p ports) *proc {
-	conf := render(t, "configs/two-domains/nginx/gate.conf",
-		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", p.proxy),
-		"server gate:9091;", fmt.Sprintf("server 127.0.0.1:%d;", p.gate),
-		"server app:80;", fmt.Sprintf("server 127.0.0.1:%d;", p.app),
-	)
-	writeFile(t, filepath.Join(dir, "gate.conf"), conf)
-	writeFile(t, filepath.Join(dir, "nginx.conf"), fmt.Sprintf(nginxMain, filepath.Join(dir, "gate.conf")))
-	return start(t, "nginx", dir, exec.Command(bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr"))
-}
-
-func startCaddyTwoDomains(t testing.TB, bin, dir string, p ports) *proc {
-	port := ":" + strconv.Itoa(p.proxy)
-	conf := render(t, "configs/two-domains/caddy/Caddyfile",
-		"http://auth.example.com, http://auth.example.org {", "http://auth.example.com"+port+", http://auth.example.org"+port+" {",
-		"http://app.example.com, http://app.example.org {", "http://app.example.com"+port+", http://app.example.org"+port+" {",
-		"gate:9091", fmt.Sprintf("127.0.0.1:%d", p.gate),
-		"app:80", fmt.Sprintf("127.0.0.1:%d", p.app),
-	)
-	file := filepath.Join(dir, "Caddyfile")
-	writeFile(t, file, conf)
-	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
-	cmd.Env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}
-	return start(t, "caddy", dir, cmd)
-}
-
-func startHAProxyTwoDomains(t testing.TB, bin, dir string, p ports) *proc {
-	conf := render(t, "configs/two-domains/haproxy/haproxy.cfg",
-		"bind :80", fmt.Sprintf("bind 127.0.0.1:%d", p.proxy),
-		"gate:9091", fmt.Sprintf("127.0.0.1:%d", p.gate),
-		"app:80", fmt.Sprintf("127.0.0.1:%d", p.app),
-	)
-	writeFile(t, filepath.Join(dir, "haproxy.cfg"), conf)
-	writeFile(t, filepath.Join(dir, "forward_auth.lua"), render(t, "configs/haproxy/forward_auth.lua"))
-	return start(t, "haproxy", dir, exec.Command(bin, "-db", "-f", filepath.Join(dir, "haproxy.cfg")))
-}
-
-func startTraefikTwoDomains(t testing.TB, bin, dir string, p ports) *proc {
-	dynamic := filepath.Join(dir, "dynamic.yml")
-	writeFile(t, dynamic, render(t, "configs/two-domains/traefik/dynamic.yml",
-		"http://gate:9091", fmt.Sprintf("http://127.0.0.1:%d", p.gate),
-		"http://app:80", fmt.Sprintf("http://127.0.0.1:%d", p.app),
-	))
-	static := filepath.Join(dir, "traefik.yml")
-	writeFile(t, static, render(t, "configs/traefik/traefik.yml",
-		`address: ":80"`, fmt.Sprintf(`address: "127.0.0.1:%d"`, p.proxy),
-		"/etc/traefik/dynamic.yml", dynamic,
-	))
-	cmd := exec.Command(bin, "--configFile="+static)
-	cmd.Env = []string{"HOME=" + dir}
-	return start(t, "traefik", dir, cmd)
 }
