@@ -59,7 +59,7 @@ func fill(ctx context.Context, m *session.Memory, n int) ([]string, error) {
 		ids[i] = id
 		err = m.Create(ctx, &session.Session{
 			ID: id, User: u, DisplayName: "Bench User " + strconv.Itoa(i), Email: u + "@example.com",
-			Groups: []string{"staff", "dev"}, Stamp: "0123456789abcdef", CreatedAt: now, LastActivity: now,
+			Groups: []string{"staff", "dev"}, Stamp: "0123456789abcdef", Domain: "example.com", CreatedAt: now, LastActivity: now,
 			ExpiresAt: now.Add(time.Hour), Inactivity: 30 * time.Minute,
 		})
 		if err != nil {

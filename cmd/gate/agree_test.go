@@ -32,6 +32,8 @@ type agreeCase struct {
 	// key is a key path validate-config must name when the case is
 	// invalid.
 	key string
+	// env is the environment of both commands.
+	env map[string]string
 }
 
 // TestValidateAgreesWithServe walks invalid and edge-case configurations
@@ -156,6 +158,23 @@ func TestValidateAgreesWithServe(t *testing.T) {
 		{name: "tls_chain_without_key", overlay: redisTLSWith("certificate_chain: '" + f.cert + "'"), key: "session.redis.tls.private_key"},
 		{name: "tls_ca_is_a_key", overlay: redisTLSWith("certificate_authority: '" + f.key + "'"), key: "session.redis.tls.certificate_authority"},
 
+		// The session_store block and REDIS_URL (SPEC section 13), named as
+		// the operator wrote them.
+		{name: "store_block_redis", overlay: storeWith("type: redis\n  redis:\n    addr: '127.0.0.1:1'\n    password: '${REDIS_PASSWORD}'\n    db: 3\n    ttl: 8h"),
+			env: map[string]string{"REDIS_PASSWORD": "pw"}, valid: true},
+		{name: "store_block_ipv6", overlay: storeWith("type: redis\n  redis:\n    addr: '[::1]:1'"), valid: true},
+		{name: "store_block_memory", overlay: storeWith("type: memory\n  redis:\n    ttl: 7d"), valid: true},
+		{name: "store_block_password_unset", overlay: storeWith("type: redis\n  redis:\n    addr: '127.0.0.1:1'\n    password: '${REDIS_PASSWORD}'"), key: "session_store.redis.password"},
+		{name: "store_block_addr_without_port", overlay: storeWith("type: redis\n  redis:\n    addr: '127.0.0.1'"), key: "session_store.redis.addr"},
+		{name: "store_block_db_16", overlay: storeWith("type: redis\n  redis:\n    addr: '127.0.0.1:1'\n    db: 16"), key: "session_store.redis.db"},
+		{name: "store_block_prefix_brace", overlay: storeWith("type: redis\n  redis:\n    addr: '127.0.0.1:1'\n    state_prefix: 's{x}'"), key: "session_store.redis.state_prefix"},
+		{name: "store_block_ttl_zero", overlay: storeWith("redis:\n    ttl: 0s"), key: "session_store.redis.ttl"},
+		{name: "store_block_and_session_redis", overlay: storeWith("type: redis\n  redis:\n    addr: '127.0.0.1:1'") + redisWith("host: 127.0.0.1\n    port: 1"), key: "session_store"},
+		{name: "store_block_ttl_and_expiration", overlay: storeWith("redis:\n    ttl: 2h") + "session:\n  expiration: 2h\n", key: "session_store.redis.ttl"},
+		{name: "redis_url_env", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/2"}, valid: true},
+		{name: "redis_url_env_sentinel", env: map[string]string{"REDIS_URL": "redis+sentinel://127.0.0.1:1,127.0.0.1:2/mymaster"}, valid: true},
+		{name: "redis_url_env_bad", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0?tls_insecure=true"}, key: "REDIS_URL"},
+
 		// The users file, which serve reads at start.
 		{name: "users_file_broken", overlay: "authentication_backend:\n  file:\n    path: '" + f.brokenUsers + "'\n", key: "authentication_backend.file.path"},
 	}
@@ -163,12 +182,12 @@ func TestValidateAgreesWithServe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// go-redis keeps its logger in a package variable, which each
 			// serve with a Redis store sets: those cases run one at a time.
-			if !strings.Contains(tc.overlay, "redis:") {
+			if !strings.Contains(tc.overlay, "redis") && tc.env == nil {
 				t.Parallel()
 			}
 			files := []string{f.base, f.write(t, tc.overlay)}
-			v := validate(t, files)
-			started, log := serveStarts(t, files)
+			v := validate(t, files, tc.env)
+			started, log := serveStarts(t, files, tc.env)
 			if got := v.code == 0; got != started {
 				t.Errorf("validate-config says valid = %v, but serve started = %v\nvalidate-config: %s\nserve: %s", got, started, v.stderr, log)
 			}
@@ -183,14 +202,14 @@ func TestValidateAgreesWithServe(t *testing.T) {
 	}
 }
 
-// validate runs validate-config on files.
-func validate(t *testing.T, files []string) result {
+// validate runs validate-config on files in env.
+func validate(t *testing.T, files []string, env map[string]string) result {
 	t.Helper()
 	var args []string
 	for _, f := range files {
 		args = append(args, "-c", f)
 	}
-	return runGate(t, context.Background(), nil, "", append([]string{"validate-config"}, args...)...)
+	return runGate(t, context.Background(), env, "", append([]string{"validate-config"}, args...)...)
 }
 
 // wantKeyPaths checks that every line validate-config printed names a key
@@ -210,9 +229,10 @@ func wantKeyPaths(t *testing.T, stderr, key string) {
 	}
 }
 
-// serveStarts runs serve on files until it logs that it is listening, then
-// ends it. It reports whether serve got that far, and its log.
-func serveStarts(t *testing.T, files []string) (bool, string) {
+// serveStarts runs serve on files in env until it logs that it is
+// listening, then ends it. It reports whether serve got that far, and its
+// log.
+func serveStarts(t *testing.T, files []string, env map[string]string) (bool, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -223,7 +243,7 @@ func serveStarts(t *testing.T, files []string) (bool, string) {
 	}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, args, func(string) string { return "" }, strings.NewReader(""), io.Discard, log)
+		done <- run(ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, log)
 	}()
 	select {
 	case <-done:
@@ -279,6 +299,11 @@ func ruleWith(fields string) string {
 // nothing to reach.
 func redisWith(fields string) string {
 	return "session:\n  redis:\n    timeout: 1s\n    " + fields + "\n"
+}
+
+// storeWith is a session_store block with fields.
+func storeWith(fields string) string {
+	return "session_store:\n  " + fields + "\n"
 }
 
 // redisTLSWith is a Redis section on a closed port with a tls section of
@@ -394,4 +419,30 @@ func selfSigned(t *testing.T) (certPEM, keyPEM string) {
 // emptying the single-domain keys the base configuration sets.
 func cookiesOverlay(items string) string {
 	return "portal:\n  url: ''\nsession:\n  domain: ''\n  cookies:\n" + items
+}
+
+// TestServeSaysStoreFromRedisURL: a store that came from the environment is
+// said at start, since the configuration files do not show it.
+func TestServeSaysStoreFromRedisURL(t *testing.T) {
+	f := newAgreeFiles(t)
+	files := []string{f.base}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want bool
+	}{
+		{"from_redis_url", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"}, true},
+		{"no_store", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			started, log := serveStarts(t, files, tt.env)
+			if !started {
+				t.Fatalf("serve did not start:\n%s", log)
+			}
+			if got := strings.Contains(log, "taken from REDIS_URL"); got != tt.want {
+				t.Errorf("log says the store came from REDIS_URL = %v; want %v:\n%s", got, tt.want, log)
+			}
+		})
+	}
 }

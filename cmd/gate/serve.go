@@ -64,6 +64,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.Session.Redis != nil {
 		storeKind = "redis"
 	}
+	if cfg.StoreFrom() == config.StoreFromRedisURL {
+		// The store came from the environment, not the configuration:
+		// say so, or an operator reading the files would look for it there.
+		log.Info().Msg("session store taken from REDIS_URL (the configuration names none)")
+	}
 	log.Info().Str("address", ln.Addr().String()).Str("network", network).Str("version", version).
 		Str("store", storeKind).Msg("gate listening")
 

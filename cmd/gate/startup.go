@@ -80,7 +80,7 @@ func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
 	}
 	if rc := cfg.Session.Redis; rc != nil {
 		s.redis, err = redisconn.Resolve(*rc)
-		check("session.redis", err)
+		check(cfg.RedisKey(), err)
 	}
 	s.regulator, err = newRegulator(cfg, regulation.NewMemoryCounters(regulation.MemoryOptions{}), s.keys)
 	check("regulation", err)
@@ -151,6 +151,9 @@ func namesKey(msg string) bool {
 	i := strings.IndexAny(msg, ".[:")
 	if i <= 0 {
 		return false
+	}
+	if msg[:i] == config.RedisURLEnv {
+		return true
 	}
 	t := reflect.TypeFor[config.Config]()
 	for j := range t.NumField() {

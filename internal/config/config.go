@@ -13,7 +13,16 @@ type Config struct {
 	AccessControl         AccessControl         `koanf:"access_control"`
 	Regulation            Regulation            `koanf:"regulation"`
 	Session               Session               `koanf:"session"`
-	Metrics               Metrics               `koanf:"metrics"`
+	// SessionStore is another spelling of session.redis and
+	// session.expiration; Load folds it into Session.
+	SessionStore *SessionStore `koanf:"session_store"`
+	Metrics      Metrics       `koanf:"metrics"`
+
+	// storeFrom is where Load took the session store from.
+	storeFrom StoreFrom
+	// expirationFromTTL: session.expiration is session_store.redis.ttl
+	// (given, or its default).
+	expirationFromTTL bool
 }
 
 // Server holds the listener settings.

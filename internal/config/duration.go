@@ -44,12 +44,42 @@ var durationUnits = []struct {
 	{"y", uint64(year)},
 }
 
+// longUnits are Authelia's spelled-out units ("1 hour", "5 minutes"), so
+// that an Authelia configuration reads unchanged. Longer names come first:
+// "minutes" before "minute" before "min".
+var longUnits = []struct {
+	name string
+	ns   uint64
+}{
+	{"milliseconds", uint64(time.Millisecond)},
+	{"millisecond", uint64(time.Millisecond)},
+	{"msec", uint64(time.Millisecond)},
+	{"seconds", uint64(time.Second)},
+	{"second", uint64(time.Second)},
+	{"sec", uint64(time.Second)},
+	{"minutes", uint64(time.Minute)},
+	{"minute", uint64(time.Minute)},
+	{"min", uint64(time.Minute)},
+	{"hours", uint64(time.Hour)},
+	{"hour", uint64(time.Hour)},
+	{"days", uint64(day)},
+	{"day", uint64(day)},
+	{"weeks", uint64(week)},
+	{"week", uint64(week)},
+	{"months", uint64(month)},
+	{"month", uint64(month)},
+	{"years", uint64(year)},
+	{"year", uint64(year)},
+}
+
 // maxSeconds is the largest whole number of seconds a time.Duration holds.
 const maxSeconds = math.MaxInt64 / int64(time.Second)
 
 // ParseDuration parses a configuration duration: Go notation ("90s",
 // "1h30m", "500ms", "1.5h"), a plain integer of seconds ("90"), or the units
 // d (24h), w (7d), M (30d) and y (365d), alone or combined ("1d12h", "1y2M").
+// Authelia's spelled-out units are read too, with optional spaces: "1 hour",
+// "5 minutes", "1 day 12 hours".
 //
 // Only a plain integer may be negative: -1 is how session.remember_me is
 // disabled, and a negative "-5m" is far more likely a mistake than a wish.
@@ -109,6 +139,7 @@ func parseUnits(s string) (time.Duration, error) {
 	const limit = uint64(math.MaxInt64)
 	var total uint64
 	for s != "" {
+		s = strings.TrimLeft(s, " ")
 		i := 0
 		for i < len(s) && isDigit(s[i]) {
 			i++
@@ -134,13 +165,26 @@ func parseUnits(s string) (time.Duration, error) {
 			return 0, errors.New("expected a number")
 		}
 
+		s = strings.TrimLeft(s, " ")
 		unit := uint64(0)
-		for _, u := range durationUnits {
+		for _, u := range longUnits {
 			if strings.HasPrefix(s, u.name) {
 				unit = u.ns
 				s = s[len(u.name):]
 				break
 			}
+		}
+		for _, u := range durationUnits {
+			if unit != 0 {
+				break
+			}
+			if strings.HasPrefix(s, u.name) {
+				unit = u.ns
+				s = s[len(u.name):]
+			}
+		}
+		if s != "" && isLetter(rune(s[0])) {
+			return 0, errors.New("unknown unit (use ns, us, ms, s, m, h, d, w, M or y, or Authelia's names such as minutes)")
 		}
 		if unit == 0 {
 			if s == "" {

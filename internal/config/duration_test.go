@@ -53,6 +53,18 @@ func TestParseDuration(t *testing.T) {
 		{"max", "2562047h47m16.854775807s", math.MaxInt64},
 		{"max_seconds_plain", "9223372036", 9223372036 * time.Second},
 		{"long_fraction_truncated", "1.0000000000000000000009s", time.Second},
+		// Authelia's spelled-out units, as its own examples write them.
+		{"authelia_hour", "1 hour", time.Hour},
+		{"authelia_minutes", "5 minutes", 5 * time.Minute},
+		{"authelia_min", "10min", 10 * time.Minute},
+		{"authelia_days", "2 days", 2 * day},
+		{"authelia_week_and_days", "1 week 2 days", week + 2*day},
+		{"authelia_month", "1 month", month},
+		{"authelia_years", "2 years", 2 * year},
+		{"authelia_sec_msec", "1sec 500msec", 1500 * time.Millisecond},
+		{"authelia_milliseconds", "250 milliseconds", 250 * time.Millisecond},
+		{"spaced_short_units", "1h 30m", 90 * time.Minute},
+		{"space_before_short_unit", "1 M", month},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +94,10 @@ func TestParseDurationErrors(t *testing.T) {
 		{"upper_case_day", "1D"},
 		{"unknown_unit", "1x"},
 		{"trailing_garbage", "1hx"},
-		{"inner_space", "1h 30m"},
+		{"number_space_number", "1 2h"},
+		{"long_unit_upper_case", "1 Hour"},
+		{"long_unit_typo", "5 minuts"},
+		{"long_unit_trailing_letters", "1 hours2"},
 		{"negative_go_notation", "-5m"},
 		{"negative_inside", "1h-5m"},
 		{"plus_sign", "+5m"},

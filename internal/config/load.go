@@ -45,10 +45,12 @@ func Load(files []string, getenv func(string) string) (*Config, error) {
 		getenv = func(string) string { return "" }
 	}
 	var ps problems
+	var given storeKeysGiven
 	schema := reflect.TypeFor[Config]()
 	k := koanf.New(".")
 	layer := koanf.WithMergeFunc(func(src, dest map[string]any) error {
 		normalizeLayer("", src, schema, &ps)
+		given.note(src)
 		mergeMaps(src, dest)
 		return nil
 	})
@@ -81,17 +83,27 @@ func Load(files []string, getenv func(string) string) (*Config, error) {
 	}
 
 	raw := k.Raw()
+	expandStoreEnv(raw, getenv, &ps)
+	fromURL := useRedisURL(raw, given, getenv)
 	applySectionDefaults(raw)
 	checkKeys("", raw, schema, &ps)
 
 	cfg := def
 	decodeErrs := decode(raw, &cfg)
 	ps = append(ps, decodeErrs...)
+	if fromURL {
+		cfg.storeFrom = StoreFromRedisURL
+	}
+	var storePs problems
+	cfg.applySessionStore(given, &storePs)
+	ps = append(ps, storePs...)
 
 	// A key that failed to decode has been reported already; Validate would
-	// only repeat it in other words.
-	failed := Problems(errors.Join(decodeErrs...))
+	// only repeat it in other words. Validate names gate's keys: they are
+	// renamed to the operator's (session_store, REDIS_URL).
+	failed := Problems(errors.Join(append(decodeErrs, storePs...)...))
 	for _, p := range Problems(cfg.Validate()) {
+		p.Key, p.Msg = cfg.OperatorKey(p.Key), cfg.operatorMessage(p.Msg)
 		if !reportedUnder(failed, p.Key) {
 			ps = append(ps, p)
 		}

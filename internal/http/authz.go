@@ -194,10 +194,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 }
 
 // currentUser resolves the request's cookie to a live session and its user.
-// A missing, tampered or foreign cookie, an ended session, a user since
-// disabled or removed, and a user whose password hash changed since the
-// login (the stamps differ) are all "no session" (nil, nil); only a store
-// failure is an error, and callers must fail closed on it.
+// A missing, tampered or foreign cookie, an ended session, a session issued
+// for another cookie domain, a user since disabled or removed, and a user
+// whose password hash changed since the login (the stamps differ) are all
+// "no session" (nil, nil); only a store failure is an error, and callers
+// must fail closed on it.
 func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Session, users.User, error) {
 	if st == nil || st.site == nil {
 		return nil, users.User{}, nil
@@ -213,6 +214,12 @@ func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Sessio
 	if err != nil {
 		s.storeError(st, "get", err)
 		return nil, users.User{}, err
+	}
+	// Every domain's cookie is sealed with the same keys: without this, a
+	// cookie of example.com copied into example.org's cookie of the same
+	// name would sign its holder in there.
+	if sess.Domain != st.site.domain {
+		return nil, users.User{}, nil
 	}
 	user, ok := s.opts.Users.Lookup(sess.User)
 	if !ok || user.Stamp != sess.Stamp {

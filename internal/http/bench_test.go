@@ -158,7 +158,7 @@ func benchSessions(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		u, _ := e.users.Lookup(user)
-		err = e.store.Create(context.Background(), &session.Session{ID: id, User: user, Stamp: u.Stamp, CreatedAt: now,
+		err = e.store.Create(context.Background(), &session.Session{ID: id, User: user, Stamp: u.Stamp, Domain: "example.com", CreatedAt: now,
 			LastActivity: now, ExpiresAt: now.Add(time.Hour), Inactivity: 5 * time.Minute})
 		if err != nil {
 			b.Fatal(err)

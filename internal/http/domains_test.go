@@ -17,9 +17,11 @@ import (
 	"gate/internal/config"
 	"gate/internal/cookie"
 	gatehttp "gate/internal/http"
+	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/session"
 	"gate/internal/testkit"
+	"gate/internal/testkit/redistest"
 	"gate/internal/users"
 )
 
@@ -52,6 +54,13 @@ type siteSpec struct {
 // memory store, with every host under them needing a login.
 func newSitesEnv(t testing.TB, specs []siteSpec) *env {
 	t.Helper()
+	return newSitesEnvOn(t, specs, nil)
+}
+
+// newSitesEnvOn is newSitesEnv on the store open makes with the env's
+// clock; nil is the memory store.
+func newSitesEnvOn(t testing.TB, specs []siteSpec, open func(now func() time.Time) session.Store) *env {
+	t.Helper()
 	e := &env{t: t, clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	e.usersPath = filepath.Join(t.TempDir(), "users.yml")
 	e.writeUsers(testUsers(t))
@@ -67,8 +76,14 @@ func newSitesEnv(t testing.TB, specs []siteSpec) *env {
 	if err != nil {
 		t.Fatalf("access.New: %v", err)
 	}
-	e.store = session.NewMemory(session.MemoryOptions{Now: e.clock.Now})
-	t.Cleanup(func() { _ = e.store.Close() })
+	var store session.Store
+	if open != nil {
+		store = open(e.clock.Now)
+	} else {
+		e.store = session.NewMemory(session.MemoryOptions{Now: e.clock.Now})
+		store = e.store
+	}
+	t.Cleanup(func() { _ = store.Close() })
 	k := testKeys(t)
 	codec := func(name, domain string) *cookie.Codec {
 		c, err := cookie.New(cookie.Config{Name: name, HashKey: k.CookieHash, BlockKey: k.CookieBlock, Domain: domain, Secure: true})
@@ -88,7 +103,7 @@ func newSitesEnv(t testing.TB, specs []siteSpec) *env {
 			Domain: sp.domain, Expiration: sp.expiration, Inactivity: sp.inactivity, RememberMe: sp.rememberMe})
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
-		Sessions:       e.store,
+		Sessions:       store,
 		Sites:          sites,
 		Users:          u,
 		Rules:          rules,
@@ -295,4 +310,99 @@ func BenchmarkForwardAuthCookieDomains(b *testing.B) {
 			benchDecisionWith(b, e, c)
 		})
 	}
+}
+
+// Two entries with the same cookie name: every entry's cookie is sealed
+// with the same keys, so without binding a session to its entry a cookie
+// copied from example.com into example.org's cookie jar (a script on one
+// domain, a shared cookie store, a user pasting it) would sign its holder
+// in on example.org. The session records its entry and is "not
+// authenticated" under any other: authz, the session endpoint, the portal
+// and logout (which must not end the session it does not own).
+func TestCookieCopiedAcrossDomainsRefused(t *testing.T) {
+	stores := []struct {
+		name string
+		open func(now func() time.Time) session.Store
+	}{
+		{"memory", nil},
+		{"redis", redisSessions(t)},
+	}
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newSitesEnvOn(t, []siteSpec{
+				{name: "gate_session", domain: "example.com", portal: comPortal, expiration: time.Hour, inactivity: 5 * time.Minute},
+				{name: "gate_session", domain: "example.org", portal: orgPortal, expiration: time.Hour, inactivity: 5 * time.Minute},
+			}, sc.open)
+			_, com := e.loginAt(comPortal, "gate_session", "alice", alicePass, "")
+			if com == nil {
+				t.Fatal("login on example.com: no cookie")
+			}
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusOK)
+			copied := &http.Cookie{Name: "gate_session", Value: com.Value}
+
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.org", "/", withCookie(copied)), http.StatusFound)
+			wantStatus(t, e.authRequest("https://app.example.org/", "GET", withCookie(copied)), http.StatusUnauthorized)
+			r := httptest.NewRequest("GET", orgPortal+"/api/session", nil)
+			r.AddCookie(copied)
+			wantStatus(t, e.do(r), http.StatusUnauthorized)
+			r = httptest.NewRequest("GET", orgPortal+"/", nil)
+			r.AddCookie(copied)
+			if got := body(t, e.do(r)); strings.Contains(got, "alice") {
+				t.Errorf("org portal with the copied cookie shows alice signed in:\n%s", got)
+			}
+			for _, q := range []string{"", "?all=true"} {
+				r = httptest.NewRequest("POST", orgPortal+"/api/logout"+q, nil)
+				r.AddCookie(copied)
+				r.Header.Set("Accept", "application/json")
+				wantStatus(t, e.do(r), http.StatusOK)
+			}
+			// Neither logout on example.org ended example.com's session.
+			wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusOK)
+		})
+	}
+}
+
+// redisSessions opens the Redis store on a fresh redis-server, as
+// newSitesEnvOn wants it.
+func redisSessions(t *testing.T) func(now func() time.Time) session.Store {
+	return func(now func() time.Time) session.Store {
+		cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+		client, plan, err := redisconn.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash,
+			Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store
+	}
+}
+
+// On Redis as in memory, signing out everywhere on one domain ends the
+// user's sessions on every domain: one store holds them all (SPEC section
+// 10), and the per-user index spans the domains.
+func TestTwoDomainsLogoutEverywhereRedis(t *testing.T) {
+	e := newSitesEnvOn(t, []siteSpec{
+		{name: "gate_session", domain: "example.com", portal: comPortal, expiration: time.Hour, inactivity: 5 * time.Minute},
+		{name: "org_session", domain: "example.org", portal: orgPortal, expiration: time.Hour, inactivity: 5 * time.Minute},
+	}, redisSessions(t))
+	_, com := e.loginAt(comPortal, "gate_session", "alice", alicePass, "")
+	_, org := e.loginAt(orgPortal, "org_session", "alice", alicePass, "")
+	_, bob := e.loginAt(comPortal, "gate_session", "bob", "bob-password", "")
+	if com == nil || org == nil || bob == nil {
+		t.Fatalf("logins: com %v, org %v, bob %v", com, org, bob)
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusOK)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.org", "/", withCookie(org)), http.StatusOK)
+
+	r := httptest.NewRequest("POST", comPortal+"/api/logout?all=true", nil)
+	r.AddCookie(com)
+	r.Header.Set("Accept", "application/json")
+	wantStatus(t, e.do(r), http.StatusOK)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), http.StatusFound)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.org", "/", withCookie(org)), http.StatusFound)
+	// Another user's session is not touched.
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(bob)), http.StatusOK)
 }

@@ -409,6 +409,7 @@ func (s *Server) newSession(site *site, u users.User, rememberMe bool) (*session
 		Email:        u.Email,
 		Groups:       u.Groups,
 		Stamp:        u.Stamp,
+		Domain:       site.domain,
 		CreatedAt:    now,
 		LastActivity: now,
 	}
@@ -453,7 +454,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	site := siteOf(r)
 	site.Cookies.Clear(w)
 	if id, err := site.Cookies.Read(r); err == nil {
-		err := s.endSessions(r, id, r.URL.Query().Get("all") == "true")
+		err := s.endSessions(r, site, id, r.URL.Query().Get("all") == "true")
 		if err != nil {
 			s.storeError(stateFrom(r.Context()), "logout", err)
 			s.refuse(w, r, jsonClient(r.Header), http.StatusServiceUnavailable, "signing out failed on the server, please try again", portalView{})
@@ -472,17 +473,23 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // endSessions deletes the session id, or with all every session of its user.
-func (s *Server) endSessions(r *http.Request, id string, all bool) error {
+// A session issued for another cookie domain is left alone: its cookie was
+// copied here, and its holder is not signed in on this domain, so it may
+// neither end that session nor sign its user out everywhere.
+func (s *Server) endSessions(r *http.Request, site *site, id string, all bool) error {
 	ctx := r.Context()
-	if !all {
-		return s.opts.Sessions.Delete(ctx, id)
-	}
 	sess, err := s.opts.Sessions.Get(ctx, id)
 	if errors.Is(err, session.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if sess.Domain != site.domain {
+		return nil
+	}
+	if !all {
+		return s.opts.Sessions.Delete(ctx, id)
 	}
 	n, err := s.opts.Sessions.DeleteUser(ctx, sess.User)
 	if err == nil {

@@ -206,9 +206,12 @@ func (c *recordCipher) open(v string, key, id string, h header) (*Session, error
 // The payload is: user, display name, email (each a uvarint length and
 // bytes), the number of groups and each group, the login time (varint
 // seconds and uvarint nanoseconds since the Unix epoch), a remember-me
-// byte, and the credential stamp (uvarint length and bytes). A record
-// written before stamps existed ends after the remember-me byte; it reads
-// with an empty stamp, which matches no user, so such sessions end.
+// byte, the credential stamp and the cookie domain (each a uvarint length
+// and bytes). A record written before stamps existed ends after the
+// remember-me byte; it reads with an empty stamp, which matches no user, so
+// such sessions end. A record written before domains existed ends after
+// the stamp; it reads with an empty domain, which no cookie domain has, so
+// such sessions end too.
 
 func payloadSize(s *Session) int {
 	n := 3*binary.MaxVarintLen64 + len(s.User) + len(s.DisplayName) + len(s.Email)
@@ -216,7 +219,7 @@ func payloadSize(s *Session) int {
 	for _, g := range s.Groups {
 		n += binary.MaxVarintLen64 + len(g)
 	}
-	return n + 2*binary.MaxVarintLen64 + 1 + binary.MaxVarintLen64 + len(s.Stamp)
+	return n + 2*binary.MaxVarintLen64 + 1 + 2*binary.MaxVarintLen64 + len(s.Stamp) + len(s.Domain)
 }
 
 func appendPayload(b []byte, s *Session) []byte {
@@ -238,7 +241,8 @@ func appendPayload(b []byte, s *Session) []byte {
 	} else {
 		b = append(b, 0)
 	}
-	return appendString(b, s.Stamp)
+	b = appendString(b, s.Stamp)
+	return appendString(b, s.Domain)
 }
 
 // readPayload fills s from plain. The strings share one allocation: the
@@ -296,7 +300,13 @@ func readPayload(plain []byte, s *Session) error {
 	if pos == len(plain) {
 		return nil // written before stamps: s.Stamp stays empty
 	}
-	if s.Stamp, ok = str(); !ok || pos != len(plain) {
+	if s.Stamp, ok = str(); !ok {
+		return errRecord
+	}
+	if pos == len(plain) {
+		return nil // written before domains: s.Domain stays empty
+	}
+	if s.Domain, ok = str(); !ok || pos != len(plain) {
 		return errRecord
 	}
 	return nil

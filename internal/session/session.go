@@ -48,6 +48,12 @@ type Session struct {
 	// session whose stamp no longer matches its user's has been revoked by
 	// a new password. Opaque to the stores.
 	Stamp string
+	// Domain is the cookie domain the session was issued for (an entry of
+	// session.cookies): every entry's cookie is sealed with the same keys,
+	// so a session is honoured only under the entry that issued it, and a
+	// cookie copied to another domain's cookie of the same name is
+	// refused. Opaque to the stores.
+	Domain string
 }
 
 // Deadline is the effective end: the earlier of the absolute expiry and the

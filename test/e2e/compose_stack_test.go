@@ -73,7 +73,7 @@ func TestComposeStackWithoutDocker(t *testing.T) {
 	if err := os.Mkdir(proxyDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	startNginx(t, nginx, proxyDir, s.ports).waitListen(t, s.ports.proxy)
+	nginxAt("configs")(t, nginx, proxyDir, s.ports).waitListen(t, s.ports.proxy)
 
 	c := client(t, s.ports.proxy)
 	target := s.appURL("/hello?x=1")

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,14 +29,14 @@ type proxyKind struct {
 	programs []string
 	// start renders the shipped configuration with the stack's ports into
 	// dir and runs the proxy from bin.
-	start func(t testing.TB, bin, dir string, p ports) *proc
+	start startFunc
 }
 
 var proxyKinds = []proxyKind{
-	{name: "nginx", how: "Debian: apt-get install nginx", programs: []string{"nginx"}, start: startNginx},
-	{name: "caddy", how: "Debian: apt-get install caddy", programs: []string{"caddy"}, start: startCaddy},
-	{name: "haproxy", how: "Debian: apt-get install haproxy", programs: []string{"haproxy"}, start: startHAProxy},
-	{name: "traefik", how: "any Traefik v3 binary; Debian has no package", programs: []string{"traefik"}, start: startTraefik},
+	{name: "nginx", how: "Debian: apt-get install nginx", programs: []string{"nginx"}, start: nginxAt("configs")},
+	{name: "caddy", how: "Debian: apt-get install caddy", programs: []string{"caddy"}, start: caddyAt("configs")},
+	{name: "haproxy", how: "Debian: apt-get install haproxy", programs: []string{"haproxy"}, start: haproxyAt("configs")},
+	{name: "traefik", how: "any Traefik v3 binary; Debian has no package", programs: []string{"traefik"}, start: traefikAt("configs")},
 }
 
 // nginxMain stands for the nginx.conf a host already has: configs/nginx
@@ -59,57 +62,82 @@ http {
 }
 `
 
-func startNginx(t testing.TB, bin, dir string, p ports) *proc {
-	conf := render(t, "configs/nginx/gate.conf",
-		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", p.proxy),
-		"server gate:9091;", fmt.Sprintf("server 127.0.0.1:%d;", p.gate),
-		"server app:80;", fmt.Sprintf("server 127.0.0.1:%d;", p.app),
-	)
-	writeFile(t, filepath.Join(dir, "gate.conf"), conf)
-	writeFile(t, filepath.Join(dir, "nginx.conf"), fmt.Sprintf(nginxMain, filepath.Join(dir, "gate.conf")))
-	return start(t, "nginx", dir, exec.Command(bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr"))
+// startFunc renders a shipped proxy configuration with a stack's ports
+// into dir and runs the proxy from bin.
+type startFunc func(t testing.TB, bin, dir string, p ports) *proc
+
+// The start functions for the configurations under root: configs for the
+// single-domain ones, configs/two-domains for example.com and example.org.
+func nginxAt(root string) startFunc {
+	return func(t testing.TB, bin, dir string, p ports) *proc {
+		conf := render(t, root+"/nginx/gate.conf",
+			"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", p.proxy),
+			"server gate:9091;", fmt.Sprintf("server 127.0.0.1:%d;", p.gate),
+			"server app:80;", fmt.Sprintf("server 127.0.0.1:%d;", p.app),
+		)
+		writeFile(t, filepath.Join(dir, "gate.conf"), conf)
+		writeFile(t, filepath.Join(dir, "nginx.conf"), fmt.Sprintf(nginxMain, filepath.Join(dir, "gate.conf")))
+		return start(t, "nginx", dir, exec.Command(bin, "-p", dir+"/", "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr"))
+	}
 }
 
-func startCaddy(t testing.TB, bin, dir string, p ports) *proc {
-	conf := render(t, "configs/caddy/Caddyfile",
-		"http://auth.example.com {", fmt.Sprintf("http://auth.example.com:%d {", p.proxy),
-		"http://app.example.com {", fmt.Sprintf("http://app.example.com:%d {", p.proxy),
-		"gate:9091", fmt.Sprintf("127.0.0.1:%d", p.gate),
-		"app:80", fmt.Sprintf("127.0.0.1:%d", p.app),
-	)
-	file := filepath.Join(dir, "Caddyfile")
-	writeFile(t, file, conf)
-	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
-	// Caddy keeps state under $HOME / XDG folders: keep them in dir.
-	cmd.Env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}
-	return start(t, "caddy", dir, cmd)
+// caddySite is an http:// site address in a Caddyfile's site line: Caddy
+// listens on the port the address names.
+var caddySite = regexp.MustCompile(`(?m)^(http://[a-z.]+(, http://[a-z.]+)*) \{$`)
+
+func caddyAt(root string) startFunc {
+	return func(t testing.TB, bin, dir string, p ports) *proc {
+		conf := render(t, root+"/caddy/Caddyfile",
+			"gate:9091", fmt.Sprintf("127.0.0.1:%d", p.gate),
+			"app:80", fmt.Sprintf("127.0.0.1:%d", p.app),
+		)
+		port := ":" + strconv.Itoa(p.proxy)
+		if !caddySite.MatchString(conf) {
+			t.Fatalf("%s/caddy/Caddyfile has no http:// site line to give the port", root)
+		}
+		conf = caddySite.ReplaceAllStringFunc(conf, func(line string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(line, ",", port+","), " {", port+" {")
+		})
+		file := filepath.Join(dir, "Caddyfile")
+		writeFile(t, file, conf)
+		cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
+		// Caddy keeps state under $HOME / XDG folders: keep them in dir.
+		cmd.Env = []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}
+		return start(t, "caddy", dir, cmd)
+	}
 }
 
-func startHAProxy(t testing.TB, bin, dir string, p ports) *proc {
-	conf := render(t, "configs/haproxy/haproxy.cfg",
-		"bind :80", fmt.Sprintf("bind 127.0.0.1:%d", p.proxy),
-		"gate:9091", fmt.Sprintf("127.0.0.1:%d", p.gate),
-		"app:80", fmt.Sprintf("127.0.0.1:%d", p.app),
-	)
-	writeFile(t, filepath.Join(dir, "haproxy.cfg"), conf)
-	writeFile(t, filepath.Join(dir, "forward_auth.lua"), render(t, "configs/haproxy/forward_auth.lua"))
-	return start(t, "haproxy", dir, exec.Command(bin, "-db", "-f", filepath.Join(dir, "haproxy.cfg")))
+func haproxyAt(root string) startFunc {
+	return func(t testing.TB, bin, dir string, p ports) *proc {
+		conf := render(t, root+"/haproxy/haproxy.cfg",
+			"bind :80", fmt.Sprintf("bind 127.0.0.1:%d", p.proxy),
+			"gate:9091", fmt.Sprintf("127.0.0.1:%d", p.gate),
+			"app:80", fmt.Sprintf("127.0.0.1:%d", p.app),
+		)
+		writeFile(t, filepath.Join(dir, "haproxy.cfg"), conf)
+		// Both configurations use the one Lua script.
+		writeFile(t, filepath.Join(dir, "forward_auth.lua"), render(t, "configs/haproxy/forward_auth.lua"))
+		return start(t, "haproxy", dir, exec.Command(bin, "-db", "-f", filepath.Join(dir, "haproxy.cfg")))
+	}
 }
 
-func startTraefik(t testing.TB, bin, dir string, p ports) *proc {
-	dynamic := filepath.Join(dir, "dynamic.yml")
-	writeFile(t, dynamic, render(t, "configs/traefik/dynamic.yml",
-		"http://gate:9091", fmt.Sprintf("http://127.0.0.1:%d", p.gate),
-		"http://app:80", fmt.Sprintf("http://127.0.0.1:%d", p.app),
-	))
-	static := filepath.Join(dir, "traefik.yml")
-	writeFile(t, static, render(t, "configs/traefik/traefik.yml",
-		`address: ":80"`, fmt.Sprintf(`address: "127.0.0.1:%d"`, p.proxy),
-		"/etc/traefik/dynamic.yml", dynamic,
-	))
-	cmd := exec.Command(bin, "--configFile="+static)
-	cmd.Env = []string{"HOME=" + dir}
-	return start(t, "traefik", dir, cmd)
+func traefikAt(root string) startFunc {
+	return func(t testing.TB, bin, dir string, p ports) *proc {
+		dynamic := filepath.Join(dir, "dynamic.yml")
+		writeFile(t, dynamic, render(t, root+"/traefik/dynamic.yml",
+			"http://gate:9091", fmt.Sprintf("http://127.0.0.1:%d", p.gate),
+			"http://app:80", fmt.Sprintf("http://127.0.0.1:%d", p.app),
+		))
+		// Both configurations use the one static file.
+		static := filepath.Join(dir, "traefik.yml")
+		writeFile(t, static, render(t, "configs/traefik/traefik.yml",
+			`address: ":80"`, fmt.Sprintf(`address: "127.0.0.1:%d"`, p.proxy),
+			"/etc/traefik/dynamic.yml", dynamic,
+		))
+		cmd := exec.Command(bin, "--configFile="+static)
+		cmd.Env = []string{"HOME=" + dir}
+		return start(t, "traefik", dir, cmd)
+	}
 }
 
 // stack is gate, the echo app and one proxy in front of both.

@@ -95,6 +95,7 @@ func (e *env) build(user string) (*session.Session, error) {
 		Email:        user + "@example.com",
 		Groups:       []string{"dev", "admins", "ops"},
 		Stamp:        "stamp\x00\xff" + user,
+		Domain:       "example.org",
 		CreatedAt:    now,
 		LastActivity: now,
 		ExpiresAt:    now.Add(time.Hour),
@@ -194,6 +195,9 @@ func testRoundTrip(t *testing.T, e *env) {
 			}
 			if got.Stamp != want.Stamp {
 				t.Errorf("Stamp = %q; want %q", got.Stamp, want.Stamp)
+			}
+			if got.Domain != want.Domain {
+				t.Errorf("Domain = %q; want %q", got.Domain, want.Domain)
 			}
 		})
 	}
