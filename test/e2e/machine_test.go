@@ -99,6 +99,16 @@ func TestMachineClientsThroughProxies(t *testing.T) {
 				}
 			}
 			s.noHits(t, before)
+
+			// A client cannot leave its counter by naming another address:
+			// every shipped configuration overwrites the forwarding headers.
+			spoof := http.Header{"X-Forwarded-For": {"198.51.100.77"}, "X-Real-Ip": {"198.51.100.78"}, "Forwarded": {"for=198.51.100.79"}}
+			resp = s.do(t, c, "GET", s.appURL("/limited/3"), nil, spoof)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusTooManyRequests {
+				t.Errorf("over the limit with spoofed forwarding headers: status = %d; want 429", resp.StatusCode)
+			}
+			s.noHits(t, before)
 		})
 	}
 }
