@@ -68,7 +68,12 @@ func TestShippedConfigsKeepAdminsOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rules, err := access.New(cfg.AccessControl, cfg.Session.Domain)
+			// As serve builds them: every cookie domain of the configuration.
+			var domains []string
+			for _, d := range cfg.CookieDomains() {
+				domains = append(domains, d.Domain)
+			}
+			rules, err := access.New(cfg.AccessControl, domains...)
 			if err != nil {
 				t.Fatal(err)
 			}
