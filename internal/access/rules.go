@@ -71,9 +71,9 @@ const (
 type Rules struct {
 	rules         []rule
 	defaultPolicy policy
-	// domains are the session cookies' domains, lower-cased: hosts outside
-	// every one never receive a cookie.
-	domains []string
+	// domains are the session cookies' domains: hosts outside every one
+	// never receive a cookie.
+	domains config.DomainSet
 	// needPath is set when some rule has resources or paths, so that
 	// requests are normalized only when a rule will read the path.
 	needPath bool
@@ -145,7 +145,7 @@ func New(ac config.AccessControl, sessionDomains ...string) (*Rules, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	r := &Rules{defaultPolicy: parsed.DefaultPolicy, domains: domains}
+	r := &Rules{defaultPolicy: parsed.DefaultPolicy, domains: config.NewDomainSet(domains)}
 	for i, p := range parsed.Rules {
 		var limit *Limit
 		if rl := p.RateLimit; rl != nil {
@@ -391,14 +391,7 @@ func hasGroup(groups []string, g string) bool {
 }
 
 // inDomain reports whether host receives a session cookie.
-func (r *Rules) inDomain(host string) bool {
-	for _, d := range r.domains {
-		if config.WithinDomain(host, d) {
-			return true
-		}
-	}
-	return false
-}
+func (r *Rules) inDomain(host string) bool { return r.domains.Find(host) >= 0 }
 
 // canonicalHost lower-cases host and drops a port and one trailing dot.
 // It does not allocate when host is already lower-case.

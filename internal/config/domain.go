@@ -86,6 +86,62 @@ func WithinDomain(host, domain string) bool {
 	return len(host) > len(domain)+1 && host[len(host)-len(domain)-1] == '.'
 }
 
+// DomainSet tells which of several cookie domains a host is within, as
+// WithinDomain would over the list, at the cost of one map lookup per
+// label of the host however many domains there are: the authz endpoints
+// ask it on every request. The domains are as ParseDomain returns them
+// and do not overlap (Validate refuses that).
+type DomainSet struct {
+	one   string         // the domain, when there is only one
+	index map[string]int // each domain's position, when there are several
+}
+
+// NewDomainSet returns the set of domains, in their order.
+func NewDomainSet(domains []string) DomainSet {
+	if len(domains) <= 1 {
+		var s DomainSet
+		if len(domains) == 1 {
+			s.one = domains[0]
+		}
+		return s
+	}
+	s := DomainSet{index: make(map[string]int, len(domains))}
+	for i, d := range domains {
+		s.index[strings.ToLower(d)] = i
+	}
+	return s
+}
+
+// Find returns the position of the domain host is within, or -1.
+func (s DomainSet) Find(host string) int {
+	if s.index == nil {
+		if WithinDomain(host, s.one) {
+			return 0
+		}
+		return -1
+	}
+	host = strings.TrimSuffix(host, ".")
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; 'A' <= c && c <= 'Z' {
+			host = strings.ToLower(host)
+			break
+		}
+	}
+	if j, ok := s.index[host]; ok {
+		return j
+	}
+	// The parents of host, each after a dot with a non-empty label
+	// before it: WithinDomain's own rule.
+	for i := 1; i < len(host); i++ {
+		if host[i] == '.' {
+			if j, ok := s.index[host[i+1:]]; ok {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
 // ParseSiteURL parses a URL meant for browsers (portal.url,
 // portal.default_redirect_url): absolute, http or https, with a valid host
 // and no user-info.

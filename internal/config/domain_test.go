@@ -180,3 +180,26 @@ func TestPortalHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// DomainSet answers as WithinDomain over the list does.
+func TestDomainSet(t *testing.T) {
+	lists := [][]string{nil, {"example.com"}, {"example.com", "example.org", "corp.example.net"}}
+	hosts := []string{"example.com", "app.example.com", "APP.Example.COM", "app.example.com.", "example.org",
+		"a.b.example.org", "corp.example.net", "x.corp.example.net", "example.net", ".example.com", "a..example.com",
+		"badexample.com", "example.com.evil.org", "", ".", "com", "[::1]", "10.0.0.1"}
+	for _, domains := range lists {
+		set := config.NewDomainSet(domains)
+		for _, h := range hosts {
+			want := -1
+			for i, d := range domains {
+				if config.WithinDomain(h, d) {
+					want = i
+					break
+				}
+			}
+			if got := set.Find(h); got != want {
+				t.Errorf("domains %q: Find(%q) = %d; want %d", domains, h, got, want)
+			}
+		}
+	}
+}

@@ -106,6 +106,7 @@ type Server struct {
 	// sites are the cookie domains, in configuration order; their domains
 	// do not overlap.
 	sites     []*site
+	siteIndex config.DomainSet // finds a host's site among sites
 	tmpl      *template.Template
 	cop       *http.CrossOriginProtection
 	untrusted *onceEvery
@@ -146,13 +147,16 @@ func New(opts Options) (*Server, error) {
 		untrusted: newOnceEvery(time.Minute, 4096),
 		ids:       newRequestIDs(),
 	}
+	var domains []string
 	for _, o := range sites {
 		st, err := newSite(o)
 		if err != nil {
 			return nil, err
 		}
 		s.sites = append(s.sites, st)
+		domains = append(domains, st.domain)
 	}
+	s.siteIndex = config.NewDomainSet(domains)
 	if s.now == nil {
 		s.now = time.Now
 	}

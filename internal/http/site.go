@@ -79,11 +79,8 @@ func newSite(o Site) (*site, error) {
 // host is under none. host may carry a port. With one site it costs one
 // comparison; config refuses overlapping domains, so at most one matches.
 func (s *Server) siteFor(host string) *site {
-	host = hostname(host)
-	for _, st := range s.sites {
-		if config.WithinDomain(host, st.domain) {
-			return st
-		}
+	if i := s.siteIndex.Find(hostname(host)); i >= 0 {
+		return s.sites[i]
 	}
 	return nil
 }
