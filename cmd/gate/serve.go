@@ -136,14 +136,17 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 		// activeSessions feeds the gauge; the memory store only, as counting
 		// Redis sessions would mean scanning the keyspace.
 		activeSessions func() float64
+		// health feeds the store's up gauge and outage counter; nil for
+		// the memory store, which is always up.
+		health gatehttp.StoreHealth
 	)
 	if rc := cfg.Session.Redis; rc != nil {
-		rs, rcounters, closeRedis, err := openRedis(*rc, cfg.Session.Secret, log)
+		rs, rcounters, rhealth, closeRedis, err := openRedis(*rc, cfg.Session.Secret, log)
 		if err != nil {
 			return fail(err)
 		}
 		closers = append(closers, closeRedis)
-		store, counters = rs, rcounters
+		store, counters, health = rs, rcounters, rhealth
 	} else {
 		mem := session.NewMemory(session.MemoryOptions{})
 		closers = append(closers, func() { _ = mem.Close() })
@@ -164,6 +167,7 @@ func build(cfg *config.Config, log zerolog.Logger) (*gatehttp.Server, func(), er
 	var metrics *gatehttp.Metrics
 	if cfg.Metrics.Enabled {
 		metrics = gatehttp.NewMetrics(activeSessions)
+		metrics.SetStoreHealth(health)
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:           store,

@@ -44,8 +44,13 @@ func NewRedisCounters(client redis.UniversalClient, prefix, name string) *RedisC
 	return &RedisCounters{client: client, prefix: prefix, name: name}
 }
 
+// fail wraps a Redis error as Redis.fail does: ErrUnavailable unless the
+// caller canceled.
 func (c *RedisCounters) fail(op string, err error) error {
-	return fmt.Errorf("regulation: redis %s: %s: %w", op, c.name, err)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("regulation: redis %s: %s: %w", op, c.name, err)
+	}
+	return fmt.Errorf("%w: regulation: redis %s: %s: %w", ErrUnavailable, op, c.name, err)
 }
 
 // Fail counts one failure of key; the count lives for window from the
