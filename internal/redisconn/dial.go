@@ -80,17 +80,27 @@ func (g *dialGate) settle(probe bool, err error) {
 func (g *dialGate) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		probe, err := g.admit()
-		if err != nil {
-			return &failedConn{err: err, addr: dialAddr{network, addr}}, nil
+		if err == nil {
+			var c net.Conn
+			c, err = next(ctx, network, addr)
+			g.settle(probe, err)
+			if err == nil {
+				return c, nil
+			}
 		}
-		c, err := next(ctx, network, addr)
-		g.settle(probe, err)
-		if err != nil {
-			return &failedConn{err: err, addr: dialAddr{network, addr}}, nil
-		}
-		return c, nil
+		return &failedConn{err: dialError{err}, addr: dialAddr{network, addr}}, nil
 	}
 }
+
+// dialError carries a dial error through go-redis, which strips one layer
+// off an error that fails a new connection's set-up (initPooledConn): the
+// command then fails with the dial error itself, address and all ("dial
+// tcp 10.0.0.5:6379: connect: connection refused"), not with its bare
+// cause.
+type dialError struct{ err error }
+
+func (e dialError) Error() string { return e.err.Error() }
+func (e dialError) Unwrap() error { return e.err }
 
 // ProcessHook implements redis.Hook; commands pass untouched.
 func (g *dialGate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }

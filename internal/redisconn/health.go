@@ -263,17 +263,37 @@ const (
 	moot
 )
 
-// classify sorts a command's error. Every error but a miss, NOSCRIPT (the
-// script runner loads the script and retries) and the caller's own
-// cancellation is a failure: gate sends nothing a healthy Redis refuses,
-// so a refusal (LOADING, READONLY, CLUSTERDOWN, NOAUTH, OOM…) means Redis
-// cannot serve gate, as a refused connection or a timeout does.
+// notServing are the error replies of a Redis that cannot serve gate now:
+// loading its data, busy with a script, a replica or a master without its
+// replicas, a Cluster without the slot, refusing gate's credentials or
+// out of memory. They count as failures, as a refused connection or a
+// timeout does.
+var notServing = []string{
+	"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS",
+	"NOAUTH", "WRONGPASS", "NOPERM", "MISCONF", "OOM", "max number of clients",
+}
+
+// classify sorts a command's error. A miss is an answer, and so is any
+// other error reply but those of notServing: go-redis sends commands of its
+// own when it connects (CLIENT SETINFO) and ignores their refusal by an
+// older Redis, and those replies pass through the hook too. Every error
+// that is no reply (a refused or dropped connection, a timeout) is a
+// failure, but the caller's own cancellation and a closing client, which
+// say nothing about Redis.
 func classify(err error) outcome {
+	var reply redis.Error
 	switch {
-	case err == nil, errors.Is(err, redis.Nil), redis.HasErrorPrefix(err, "NOSCRIPT"):
+	case err == nil:
 		return answered
 	case errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
 		return moot
+	case errors.As(err, &reply):
+		for _, p := range notServing {
+			if redis.HasErrorPrefix(err, p) {
+				return failed
+			}
+		}
+		return answered
 	}
 	return failed
 }

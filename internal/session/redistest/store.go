@@ -51,10 +51,12 @@ func NewStore(t testing.TB, cfg config.Redis, now func() time.Time) *session.Red
 		t.Fatalf("redisconn.New: %v", err)
 	}
 	s, err := session.NewRedis(client, session.RedisOptions{
-		Secret: Secret,
-		Prefix: cfg.SessionPrefix,
-		Name:   plan.String(),
-		Now:    now,
+		Secret:   Secret,
+		Prefix:   cfg.SessionPrefix,
+		Name:     plan.String(),
+		Now:      now,
+		PoolSize: plan.PoolSize,
+		Timeout:  plan.Timeout,
 	})
 	if err != nil {
 		client.Close()
