@@ -39,6 +39,9 @@ type options struct {
 	profile        string
 	// baseline is another gate binary run beside this tree's build.
 	baseline string
+	// faults, when it names experiments, runs the fault harness instead
+	// of the load rounds.
+	faults faultOptions
 }
 
 func parseOptions(args []string) (options, error) {
@@ -55,8 +58,22 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
 	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
 	fs.StringVar(&o.baseline, "baseline", "", "another gate binary (say, built from an earlier commit) to run beside this tree's, taking turns with it, for the memory and Redis targets")
+	var faults string
+	fs.StringVar(&faults, "faults", "", "run fault experiments instead of the load rounds: all, or comma-separated: "+strings.Join(faultNames(), ", ")+" (see docs/reliability.md)")
+	fs.DurationVar(&o.faults.before, "before", 3*time.Second, "faults: load before the fault")
+	fs.DurationVar(&o.faults.outage, "outage", 5*time.Second, "faults: how long Redis stays down or frozen")
+	fs.DurationVar(&o.faults.after, "after", 5*time.Second, "faults: load after Redis is back")
+	fs.DurationVar(&o.faults.soak, "soak", 5*time.Minute, "faults: length of the soak")
+	fs.IntVar(&o.faults.churn, "churn", 20, "faults: logins, and as many logouts, a second beside the decisions (0: none)")
+	fs.DurationVar(&o.faults.timeout, "timeout", time.Second, "faults: gate's session.redis.timeout")
+	fs.DurationVar(&o.faults.downAfter, "down-after", 2*time.Second, "faults: the sentinels' down-after-milliseconds")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if faults != "" {
+		if o.faults.experiments, err = parseFaults(faults); err != nil {
+			return o, err
+		}
 	}
 	if o.profile != "" {
 		if o.profile, err = filepath.Abs(o.profile); err == nil {
@@ -115,6 +132,9 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	raiseFileLimit()
+	if len(o.faults.experiments) > 0 {
+		return runFaults(o, out)
+	}
 	dir, err := os.MkdirTemp("", "gate-bench")
 	if err != nil {
 		return err

@@ -89,8 +89,12 @@ func freePort() (string, error) {
 }
 
 func start(name string, cmd *exec.Cmd, addr string, ready func() error) (*proc, error) {
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stderr
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -209,7 +213,7 @@ const benchPassword = "bench-password"
 // writeGateConfig writes a configuration and a users file with n users.
 // The users share one cheap argon2id hash so that logging in thousands of
 // users takes seconds, not hours; the decisions measured never hash.
-func writeGateConfig(dir, name, addr string, users int, redis string) (string, error) {
+func writeGateConfig(dir, name, addr string, users int, redis, logLevel string) (string, error) {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
 	enc := base64.RawStdEncoding
@@ -227,7 +231,7 @@ func writeGateConfig(dir, name, addr string, users int, redis string) (string, e
 	cfg := fmt.Sprintf(`server:
   address: 'tcp://%s'
 log:
-  level: error
+  level: %s
 portal:
   url: 'https://auth.example.com'
 authentication_backend:
@@ -251,7 +255,7 @@ session:
   domain: example.com
   expiration: 1h
   inactivity: 30m
-%s`, addr, usersFile, redis)
+%s`, addr, logLevel, usersFile, redis)
 	path := filepath.Join(dir, name+".yml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
@@ -261,7 +265,7 @@ func startGate(bin, dir, name string, users int, redis, profile string) (*proc, 
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := writeGateConfig(dir, name, addr, users, redis)
+	cfg, err := writeGateConfig(dir, name, addr, users, redis, "error")
 	if err != nil {
 		return nil, err
 	}
