@@ -49,7 +49,7 @@ func TestTallyJudgesSessions(t *testing.T) {
 	loggingOut.ended.Store(unknownEnd)
 
 	a, b := newTally(), newTally()
-	a.record(ended, 90*ms, 95*ms, http.StatusOK)  // sent before the end: fine
+	a.record(ended, 90*ms, 95*ms, http.StatusOK)   // sent before the end: fine
 	a.record(ended, 110*ms, 111*ms, http.StatusOK) // after: gate let an ended session through
 	a.record(loggingOut, 50*ms, 51*ms, http.StatusOK)
 	a.record(loggingOut, 52*ms, 53*ms, http.StatusFound)
