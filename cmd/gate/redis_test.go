@@ -315,7 +315,10 @@ func TestServeRedisOutageLogsOnce(t *testing.T) {
 	if least, most := restarting.Sub(stopped)-margin, restarted.Sub(killing)+margin; outage < least || outage > most {
 		t.Errorf("outage logged as %v; want between %v and %v", outage, least, most)
 	}
-	if n, _ := again[0]["failed_requests"].(float64); n < 500 {
-		t.Errorf("reachable again counts %v failed requests; want the 500 and more the load saw", again[0]["failed_requests"])
+	// Every 503 the load saw is one failed request, and go-redis's own
+	// connection set-up (CLIENT SETINFO on each failed dial) is none.
+	n503 := float64(load.count(http.StatusServiceUnavailable))
+	if n, _ := again[0]["failed_requests"].(float64); n < 0.9*n503 || n > n503 {
+		t.Errorf("reachable again counts %v failed requests; the load saw %v answered 503", again[0]["failed_requests"], n503)
 	}
 }

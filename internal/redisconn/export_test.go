@@ -8,7 +8,7 @@ import (
 // Observe records a command as the client hook does: begun at start,
 // ended now with err.
 func (h *Health) ObserveCommand(ctx context.Context, start time.Time, err error) {
-	h.observe(ctx, start, err)
+	h.observe(ctx, start, err, 1)
 }
 
 // Probe marks ctx as Watch marks its pings.

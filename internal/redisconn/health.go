@@ -199,14 +199,11 @@ func (h *Health) served(start, end time.Time) {
 	}
 }
 
-// failed records n failed commands, begun at start; probe marks Watch's
-// own pings.
-func (h *Health) failedAt(start time.Time, err error, n int64, probe bool) {
+// failedAt records failed commands begun at start that stand for n
+// requests.
+func (h *Health) failedAt(start time.Time, err error, n int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if probe {
-		n = 0
-	}
 	if h.state != down {
 		h.state = down
 		h.watching.Store(true)
@@ -307,26 +304,41 @@ func (k healthHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
-		k.h.observe(ctx, start, err)
+		k.h.observe(ctx, start, err, requests(cmd))
 		return err
 	}
 }
 
-// observe records one command, begun at start, that ended now with err.
-func (h *Health) observe(ctx context.Context, start time.Time, err error) {
+// observe records one command, begun at start, that ended now with err;
+// n is the requests it stands for (0 or 1).
+func (h *Health) observe(ctx context.Context, start time.Time, err error, n int64) {
 	switch classify(err) {
 	case answered:
 		h.served(start, time.Now())
 	case failed:
-		h.failedAt(start, err, 1, ctx.Value(probeKey) != nil)
+		if ctx.Value(probeKey) != nil {
+			n = 0
+		}
+		h.failedAt(start, err, n)
 	}
+}
+
+// requests is 1 for a command gate sent and 0 for one go-redis sends
+// itself to set up a connection: gate sends no HELLO, AUTH, CLIENT or
+// SELECT, and a failed dial fails those too, which are no requests.
+func requests(cmd redis.Cmder) int64 {
+	switch cmd.Name() {
+	case "hello", "auth", "client", "select":
+		return 0
+	}
+	return 1
 }
 
 func (k healthHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
-		var nFailed int64
+		var failedReqs int64
 		var firstErr error
 		served := false
 		for _, c := range cmds {
@@ -334,14 +346,17 @@ func (k healthHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 			case answered:
 				served = true
 			case failed:
-				if nFailed == 0 {
+				if firstErr == nil {
 					firstErr = c.Err()
 				}
-				nFailed++
+				failedReqs += requests(c)
 			}
 		}
-		if nFailed > 0 {
-			k.h.failedAt(start, firstErr, nFailed, ctx.Value(probeKey) != nil)
+		if firstErr != nil {
+			if ctx.Value(probeKey) != nil {
+				failedReqs = 0
+			}
+			k.h.failedAt(start, firstErr, failedReqs)
 		}
 		if served {
 			k.h.served(start, time.Now())
