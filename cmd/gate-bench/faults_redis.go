@@ -254,37 +254,40 @@ func (g *sentinelGroup) ready(ctx context.Context) error {
 	return nil
 }
 
-// watchSwitch subscribes to +switch-master on the first sentinel and
-// sends the arrival time of each announcement until ctx ends. It returns
-// once the subscription is in place.
+// watchSwitch subscribes to +switch-master on every sentinel and sends the
+// arrival time of each announcement until ctx ends: the leader announces
+// first, the others once they learn of the new master from it. It returns
+// once the subscriptions are in place.
 func (g *sentinelGroup) watchSwitch(ctx context.Context) (<-chan time.Time, error) {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: g.sentinels[0].addr(), MaxRetries: -1})
-	ps := sc.Subscribe(ctx, "+switch-master")
-	if _, err := ps.Receive(ctx); err != nil {
-		ps.Close()
-		sc.Close()
-		return nil, fmt.Errorf("subscribe to +switch-master: %w", err)
-	}
-	times := make(chan time.Time, 4)
-	go func() {
-		defer sc.Close()
-		defer ps.Close()
-		ch := ps.Channel()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case _, ok := <-ch:
-				if !ok {
-					return
-				}
+	times := make(chan time.Time, 2*len(g.sentinels))
+	for _, s := range g.sentinels {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
+		ps := sc.Subscribe(ctx, "+switch-master")
+		if _, err := ps.Receive(ctx); err != nil {
+			ps.Close()
+			sc.Close()
+			return nil, fmt.Errorf("subscribe to +switch-master on %s: %w", s.addr(), err)
+		}
+		go func() {
+			defer sc.Close()
+			defer ps.Close()
+			ch := ps.Channel()
+			for {
 				select {
-				case times <- time.Now():
-				default:
+				case <-ctx.Done():
+					return
+				case _, ok := <-ch:
+					if !ok {
+						return
+					}
+					select {
+					case times <- time.Now():
+					default:
+					}
 				}
 			}
-		}
-	}()
+		}()
+	}
 	return times, nil
 }
 
