@@ -427,8 +427,13 @@ func (s *sessionSet) requests() [][]byte {
 }
 
 // replicationLag is how long before a failover a write acknowledged by
-// the master may still be missing on the replica it promotes.
-const replicationLag = time.Second
+// the master may still be missing on the replica it promotes; switchLag is
+// how long after the last sentinel's +switch-master gate may still write
+// to the old master (its own sentinel may be that last one).
+const (
+	replicationLag = time.Second
+	switchLag      = 100 * time.Millisecond
+)
 
 // recoveryTarget is how soon after Redis is back decisions must be served
 // again (standalone: its first PONG; Sentinel: +switch-master).
@@ -461,7 +466,7 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 		// holds.
 		from, to := time.Duration(-1), time.Duration(-1)
 		if r.exp.failover {
-			from, to = r.faultAt-replicationLag, r.backAt
+			from, to = r.faultAt-replicationLag, max(r.backAt, r.lastSwitch)+switchLag
 		}
 		deadLost, dead := split(r.t.deadAllowed, from, to)
 		liveLost, live := split(r.t.liveRefused, from, to)
@@ -479,7 +484,7 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 		}
 	}
 	if lostNote {
-		fmt.Fprintf(out, "\n\"lost by Redis\": decisions for sessions whose logout (or login) Redis acknowledged within %s before the fault or before +switch-master, and lost with the failover (asynchronous replication).\n", replicationLag)
+		fmt.Fprintf(out, "\n\"lost by Redis\": decisions for sessions whose logout (or login) Redis acknowledged from %s before the fault to %s after the last sentinel's +switch-master, and lost with the failover (asynchronous replication).\n", replicationLag, switchLag)
 	}
 
 	fmt.Fprintln(out)
