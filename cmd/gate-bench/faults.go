@@ -436,8 +436,14 @@ const (
 )
 
 // recoveryTarget is how soon after Redis is back decisions must be served
-// again (standalone: its first PONG; Sentinel: +switch-master).
-const recoveryTarget = 50 * time.Millisecond
+// again: 50 ms after its first PONG, and on Sentinel 100 ms after
+// +switch-master.
+func recoveryTarget(e faultExperiment) time.Duration {
+	if e.failover {
+		return 100 * time.Millisecond
+	}
+	return 50 * time.Millisecond
+}
 
 // reportFaults prints the three tables and returns an error when gate
 // broke a rule that must hold whatever the fault: a 200 for an ended
@@ -488,8 +494,9 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 	}
 
 	fmt.Fprintln(out)
-	fmt.Fprintf(out, "Times, from the fault (Redis back: its first PONG; Sentinel: the first sentinel's +switch-master; freeze: SIGCONT). Target: decisions served within %s of Redis being back:\n\n", recoveryTarget)
-	fmt.Fprintln(out, "| experiment | Redis out | 503 answers, first → last | last 503 after Redis back | 503s sent later than 50 ms after Redis back | slowest decision |")
+	fmt.Fprintln(out, "Times, from the fault (Redis back: its first PONG; Sentinel: the first sentinel's +switch-master; freeze: SIGCONT). Target: decisions served within 50 ms of Redis being back, 100 ms on Sentinel:")
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "| experiment | Redis out | 503 answers, first → last | last 503 after Redis back | 503s sent later than the target after Redis back | slowest decision |")
 	fmt.Fprintln(out, "| --- | --- | --- | ---: | ---: | ---: |")
 	for _, r := range results {
 		if !r.hasFault {
@@ -500,7 +507,7 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 		late := "—"
 		if r.t.first503 >= 0 {
 			lastAfter = signedMs(r.t.last503 - r.backAt)
-			late = strconv.Itoa(r.t.sent503From(r.backAt + recoveryTarget))
+			late = strconv.Itoa(r.t.sent503From(r.backAt + recoveryTarget(r.exp)))
 		}
 		redisOut := secs(r.backAt - r.faultAt)
 		if r.lastSwitch > r.backAt {
