@@ -163,6 +163,9 @@ type procSample struct {
 
 // faultResult is what the report prints of one run.
 type faultResult struct {
+	// label names the row: the experiment, and the gate binary unless
+	// it is this tree's.
+	label           string
 	exp             faultExperiment
 	t               *tally
 	churn           churnTally
@@ -348,14 +351,23 @@ func runFaults(o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// With -baseline, each experiment runs on that gate binary too, right
+	// after this tree's: a before and after.
+	gates := []struct{ label, bin string }{{"", bin}}
+	if o.baseline != "" {
+		gates = append(gates, struct{ label, bin string }{" (baseline)", o.baseline})
+	}
 	var results []faultResult
 	for _, name := range o.faults.experiments {
 		i := slices.IndexFunc(faultExperiments, func(e faultExperiment) bool { return e.name == name })
-		r, err := runFault(o, bin, dir, faultExperiments[i])
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		for _, g := range gates {
+			r, err := runFault(o, g.bin, dir, faultExperiments[i])
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", name, g.label, err)
+			}
+			r.label = name + g.label
+			results = append(results, r)
 		}
-		results = append(results, r)
 	}
 	return reportFaults(out, o, results)
 }
@@ -482,11 +494,11 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 			liveCell += fmt.Sprintf(" (+%d lost by Redis)", liveLost)
 			lostNote = lostNote || deadLost+liveLost > 0
 		}
-		fmt.Fprintf(out, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %d / %d | %d / %d |\n", r.exp.name, total,
+		fmt.Fprintf(out, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %d / %d | %d / %d |\n", r.label, total,
 			r.t.codes[200], r.t.codes[302], r.t.codes[503], other5xx, r.t.connErrors, deadCell, liveCell,
 			r.churn.logins, r.churn.loginsFailed, r.churn.logouts, r.churn.logoutsFailed)
 		if dead > 0 || other5xx > 0 {
-			failures = append(failures, fmt.Sprintf("%s: %d 200s for an ended session, %d 5xx other than 503", r.exp.name, dead, other5xx))
+			failures = append(failures, fmt.Sprintf("%s: %d 200s for an ended session, %d 5xx other than 503", r.label, dead, other5xx))
 		}
 	}
 	if lostNote {
@@ -500,7 +512,7 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 	fmt.Fprintln(out, "| --- | --- | --- | ---: | ---: | ---: |")
 	for _, r := range results {
 		if !r.hasFault {
-			fmt.Fprintf(out, "| %s | — | %s | — | — | %s |\n", r.exp.name, window503(r, 0), fmtDur(r.t.slowest))
+			fmt.Fprintf(out, "| %s | — | %s | — | — | %s |\n", r.label, window503(r, 0), fmtDur(r.t.slowest))
 			continue
 		}
 		lastAfter := "no 503"
@@ -513,7 +525,7 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 		if r.lastSwitch > r.backAt {
 			redisOut += fmt.Sprintf(" (last sentinel: %s)", secs(r.lastSwitch-r.faultAt))
 		}
-		fmt.Fprintf(out, "| %s | 0 → %s | %s | %s | %s | %s (sent at %s) |\n", r.exp.name, redisOut,
+		fmt.Fprintf(out, "| %s | 0 → %s | %s | %s | %s | %s (sent at %s) |\n", r.label, redisOut,
 			window503(r, r.faultAt), lastAfter, late, fmtDur(r.t.slowest), signedSecs(r.t.slowestSent-r.faultAt))
 	}
 
@@ -524,12 +536,12 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 	fmt.Fprintln(out, "| --- | --- | --- | ---: | --- |")
 	for _, r := range results {
 		rss, gor := sampleRange(r.samples)
-		fmt.Fprintf(out, "| %s | %s | %s | %d (%d) | %s |\n", r.exp.name, rss, gor, r.log.errorLines, r.log.errorOther, strings.Join(r.log.redis, "; "))
+		fmt.Fprintf(out, "| %s | %s | %s | %d (%d) | %s |\n", r.label, rss, gor, r.log.errorLines, r.log.errorOther, strings.Join(r.log.redis, "; "))
 	}
 	for _, r := range results {
 		if r.exp.name == "soak" && len(r.samples) > 0 {
 			fmt.Fprintln(out)
-			fmt.Fprintf(out, "soak, every %s: ", secs(r.samples[min(1, len(r.samples)-1)].at-r.samples[0].at))
+			fmt.Fprintf(out, "%s, every %s: ", r.label, secs(r.samples[min(1, len(r.samples)-1)].at-r.samples[0].at))
 			var parts []string
 			for _, s := range r.samples {
 				parts = append(parts, fmt.Sprintf("%s %.1f MiB %d", secs(s.at), float64(s.rssKiB)/1024, s.goroutines))
