@@ -280,7 +280,7 @@ var notServing = []string{
 func classify(err error) outcome {
 	var reply redis.Error
 	switch {
-	case err == nil:
+	case err == nil, err == redis.Nil: // the hot path: hits and misses
 		return answered
 	case errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
 		return moot

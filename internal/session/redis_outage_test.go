@@ -40,11 +40,12 @@ func startLoad(t *testing.T, n int, do func(context.Context) error) *load {
 			for ctx.Err() == nil {
 				start := time.Now()
 				err := do(ctx)
+				end := time.Now() // before the lock, which waitCalls holds a while
 				if ctx.Err() != nil {
 					return
 				}
 				l.mu.Lock()
-				l.calls = append(l.calls, call{start, time.Now(), err})
+				l.calls = append(l.calls, call{start, end, err})
 				l.mu.Unlock()
 			}
 		})
