@@ -111,7 +111,11 @@ func (g *dialGate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 }
 
 // gateDials gives client's connection pools (every node's, for a Cluster)
-// a dialGate. It runs before the client's first command.
+// a dialGate. It runs before the client's first command, but after the
+// client's constructor: the idle connections go-redis opens at once for
+// minimum_idle_connections are dialled without the gate. Should they all
+// fail and be as many as the pool size, the pool's own breaker holds until
+// its once-a-second retry succeeds, once.
 func gateDials(client redis.UniversalClient) {
 	switch c := client.(type) {
 	case *redis.ClusterClient:

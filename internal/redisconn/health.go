@@ -49,11 +49,11 @@ type Health struct {
 	// the outage, unreported those not yet in a summary.
 	lastErr            error
 	failed, unreported int64
-	// lastFail is the start of the latest failed command; answered the end
-	// of the first answered command begun after since, zero until one is
-	// and again after a later failure.
-	lastFail, answered time.Time
-	lastSummary        time.Time
+	// answered is the end of the first answered command begun after
+	// since: zero until there is one, and again after a failure of a
+	// command begun after it.
+	answered    time.Time
+	lastSummary time.Time
 }
 
 type healthState int
@@ -99,7 +99,8 @@ type Event struct {
 	Duration time.Duration
 	// Failed counts the requests that failed since the last report
 	// (StillUnreachable) or during the whole outage (ReachableAgain).
-	// Commands of gate's own background pings are not counted.
+	// Neither gate's own background pings nor the commands go-redis sends
+	// to set up a connection are counted.
 	Failed int64
 }
 
@@ -210,15 +211,12 @@ func (h *Health) failedAt(start time.Time, err error, n int64) {
 		h.outages.Add(1)
 		h.since, h.lastSummary = start, start
 		h.failed, h.unreported = 0, 0
-		h.lastFail, h.answered = time.Time{}, time.Time{}
+		h.answered = time.Time{}
 		h.report(Event{Kind: Unreachable, Err: err})
 	}
 	h.lastErr = err
 	h.failed += n
 	h.unreported += n
-	if start.After(h.lastFail) {
-		h.lastFail = start
-	}
 	// A failure of a command sent after Redis answered means it is not
 	// back yet; one sent before says nothing new.
 	if !h.answered.IsZero() && !start.Before(h.answered) {
