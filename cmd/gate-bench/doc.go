@@ -14,4 +14,17 @@
 //
 // Targets run in interleaved rounds (A B C A B C …) so drift of the machine
 // cancels out. It exits non-zero only on errors, never on slow figures.
+//
+// With -faults it runs fault experiments instead: gate under decisions,
+// logins and logouts while its Redis (processes the harness starts itself)
+// is killed and restarted, fails over under Sentinel, or freezes; and a
+// soak. It prints the answers by status, the 503s against Redis's outage,
+// any 200 for an ended session, any 5xx other than 503, gate's RSS and
+// goroutines, and gate's log lines about Redis (docs/reliability.md):
+//
+//	go run ./cmd/gate-bench -faults all -conns 32 -soak 3m
+//	go run ./cmd/gate-bench -faults freeze -outage 10s -timeout 2s
+//
+// It exits non-zero when gate answers 200 for a session that had ended
+// (and Redis did not lose the logout) or a 5xx other than 503.
 package main

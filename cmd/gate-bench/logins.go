@@ -100,7 +100,7 @@ func loginBurst(bin, dir, name, hash string, n int, d time.Duration, polite bool
 	if err != nil {
 		return loginResult{}, err
 	}
-	cfg, err := writeGateConfigHash(dir, name, addr, loginUsers, "", hash, false)
+	cfg, err := writeGateConfigHash(dir, name, addr, loginUsers, "", hash, "error", false)
 	if err != nil {
 		return loginResult{}, err
 	}

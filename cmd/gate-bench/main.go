@@ -43,6 +43,9 @@ type options struct {
 	logins         int
 	loginsDuration time.Duration
 	loginsHammer   bool
+	// faults, when it names experiments, runs the fault harness instead
+	// of the load rounds.
+	faults faultOptions
 }
 
 func parseOptions(args []string) (options, error) {
@@ -62,8 +65,22 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.loginsDuration, "logins-duration", 10*time.Second, "length of the login burst")
 	fs.BoolVar(&o.loginsHammer, "logins-hammer", false, "login burst clients try again at once after a 503 instead of waiting its Retry-After")
 	fs.StringVar(&o.baseline, "baseline", "", "another gate binary (say, built from an earlier commit) to run beside this tree's, taking turns with it, for the memory and Redis targets")
+	var faults string
+	fs.StringVar(&faults, "faults", "", "run fault experiments instead of the load rounds: all, or comma-separated: "+strings.Join(faultNames(), ", ")+" (see docs/reliability.md)")
+	fs.DurationVar(&o.faults.before, "before", 3*time.Second, "faults: load before the fault")
+	fs.DurationVar(&o.faults.outage, "outage", 5*time.Second, "faults: how long Redis stays down or frozen")
+	fs.DurationVar(&o.faults.after, "after", 5*time.Second, "faults: load after Redis is back")
+	fs.DurationVar(&o.faults.soak, "soak", 5*time.Minute, "faults: length of the soak")
+	fs.IntVar(&o.faults.churn, "churn", 20, "faults: logins, and as many logouts, a second beside the decisions (0: none)")
+	fs.DurationVar(&o.faults.timeout, "timeout", time.Second, "faults: gate's session.redis.timeout")
+	fs.DurationVar(&o.faults.downAfter, "down-after", 2*time.Second, "faults: the sentinels' down-after-milliseconds")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if faults != "" {
+		if o.faults.experiments, err = parseFaults(faults); err != nil {
+			return o, err
+		}
 	}
 	if o.profile != "" {
 		if o.profile, err = filepath.Abs(o.profile); err == nil {
@@ -126,6 +143,9 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	raiseFileLimit()
+	if len(o.faults.experiments) > 0 {
+		return runFaults(o, out)
+	}
 	dir, err := os.MkdirTemp("", "gate-bench")
 	if err != nil {
 		return err

@@ -89,8 +89,12 @@ func freePort() (string, error) {
 }
 
 func start(name string, cmd *exec.Cmd, addr string, ready func() error) (*proc, error) {
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stderr
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -209,18 +213,18 @@ const benchPassword = "bench-password"
 // writeGateConfig writes a configuration and a users file with n users.
 // The users share one cheap argon2id hash so that logging in thousands of
 // users takes seconds, not hours; the decisions measured never hash.
-func writeGateConfig(dir, name, addr string, users int, redis string, machine bool) (string, error) {
+func writeGateConfig(dir, name, addr string, users int, redis, logLevel string, machine bool) (string, error) {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
 	enc := base64.RawStdEncoding
 	hash := fmt.Sprintf("$argon2id$v=19$m=1024,t=1,p=1$%s$%s", enc.EncodeToString(salt),
 		enc.EncodeToString(argon2.IDKey([]byte(benchPassword), salt, 1, 1024, 1, 32)))
-	return writeGateConfigHash(dir, name, addr, users, redis, hash, machine)
+	return writeGateConfigHash(dir, name, addr, users, redis, hash, logLevel, machine)
 }
 
 // writeGateConfigHash is writeGateConfig with every user's password hash
 // given.
-func writeGateConfigHash(dir, name, addr string, users int, redis, hash string, machine bool) (string, error) {
+func writeGateConfigHash(dir, name, addr string, users int, redis, hash, logLevel string, machine bool) (string, error) {
 	// The machine-client keys only where a target needs them, so that a
 	// baseline binary older than them still starts.
 	header, limitedRule := "", ""
@@ -240,7 +244,7 @@ func writeGateConfigHash(dir, name, addr string, users int, redis, hash string, 
 	cfg := fmt.Sprintf(`server:
   address: 'tcp://%s'
 log:
-  level: error
+  level: %s
 portal:
   url: 'https://auth.example.com'
 authentication_backend:
@@ -265,7 +269,7 @@ session:
   domain: example.com
   expiration: 1h
   inactivity: 30m
-%s`, addr, usersFile, header, limitedRule, redis)
+%s`, addr, logLevel, usersFile, header, limitedRule, redis)
 	path := filepath.Join(dir, name+".yml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
@@ -275,7 +279,7 @@ func startGate(bin, dir, name string, users int, redis, profile string, machine 
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := writeGateConfig(dir, name, addr, users, redis, machine)
+	cfg, err := writeGateConfig(dir, name, addr, users, redis, "error", machine)
 	if err != nil {
 		return nil, err
 	}

@@ -17,28 +17,42 @@ import (
 	"gate/internal/session"
 )
 
-// openRedis builds the Redis session store and the Redis regulation
-// counters on one client, and starts the watcher that logs Redis's
-// reachability. It does not connect: gate starts while Redis is down,
-// /readyz and authz answer 503 until it answers, and the client reconnects
-// by itself. stop ends the watcher and closes the client.
-func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (store *session.Redis, counters *regulation.RedisCounters, creds *credcache.Redis, limits *ratelimit.Redis, stop func(), err error) {
+// redisParts is everything gate keeps in Redis, on one client.
+type redisParts struct {
+	store    *session.Redis
+	counters *regulation.RedisCounters
+	creds    *credcache.Redis
+	limits   *ratelimit.Redis
+	// health follows the client's commands and logs each outage.
+	health *redisconn.Health
+	// stop ends the health watch and closes the client.
+	stop func()
+}
+
+// openRedis builds the Redis session store, the regulation counters, the
+// credential cache and the rate-limit counters on one client, and the
+// Health that follows the client's commands and logs each outage. It does
+// not connect: gate starts while Redis is down, /readyz and authz answer
+// 503 until it answers, and the client reconnects by itself. plan is rc as
+// prepare resolved it.
+func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Logger) (*redisParts, error) {
 	// go-redis logs each failed dial itself; those lines go to debug, and
-	// the watcher reports the outage once per back-off step.
+	// Health reports the outage once.
 	redis.SetLogger(redisLogger{log})
 
-	// plan is rc as prepare resolved it.
 	client := plan.NewClient()
-	store, err = session.NewRedis(client, session.RedisOptions{RecordKey: k.RecordCipher, NameKey: k.KeyHash, Prefix: rc.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
+	rlog := log.With().Str("redis", plan.String()).Logger()
+	health := redisconn.NewHealth(func(e redisconn.Event) { logRedisEvent(rlog, e) })
+	health.Observe(client)
+	store, err := session.NewRedis(client, session.RedisOptions{
+		RecordKey: k.RecordCipher, NameKey: k.KeyHash, Prefix: rc.SessionPrefix, Name: plan.String(),
+		PoolSize: plan.PoolSize, Timeout: plan.Timeout,
+	})
 	if err != nil {
 		_ = client.Close()
-		return nil, nil, nil, nil, nil, fmt.Errorf("session.redis: %w", err)
+		return nil, fmt.Errorf("session.redis: %w", err)
 	}
-	counters = regulation.NewRedisCounters(client, rc.StatePrefix, plan.String())
-	creds = credcache.NewRedis(client, rc.StatePrefix)
-	limits = ratelimit.NewRedis(client, rc.StatePrefix)
 
-	rlog := log.With().Str("redis", plan.String()).Logger()
 	rlog.Info().Str("topology", plan.Topology.String()).Str("auth", plan.Auth()).Bool("tls", plan.TLS != nil).
 		Str("session_prefix", rc.SessionPrefix).Str("state_prefix", rc.StatePrefix).Msg("session store: redis")
 
@@ -46,28 +60,42 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		redisconn.Watcher{Ping: store.Ping, Report: func(s redisconn.Status) { logRedisStatus(rlog, s) }}.Run(ctx)
+		health.Watch(ctx, store.Ping, redisconn.WatchOptions{})
 	}()
-	return store, counters, creds, limits, func() {
-		cancel()
-		<-done
-		_ = store.Close()
+	return &redisParts{
+		store:    store,
+		counters: regulation.NewRedisCounters(client, rc.StatePrefix, plan.String()),
+		creds:    credcache.NewRedis(client, rc.StatePrefix),
+		limits:   ratelimit.NewRedis(client, rc.StatePrefix),
+		health:   health,
+		stop: func() {
+			cancel()
+			<-done
+			_ = store.Close()
+		},
 	}, nil
 }
 
-func logRedisStatus(log zerolog.Logger, s redisconn.Status) {
-	switch {
-	case s.Up && s.Outage == 0:
+// logRedisEvent writes one line per report: the operator sees an outage
+// start (with the error), a summary every few seconds with the failed
+// requests counted, and its end with its true duration, never a line per
+// failed request.
+func logRedisEvent(log zerolog.Logger, e redisconn.Event) {
+	switch e.Kind {
+	case redisconn.Reachable:
 		log.Info().Msg("redis reachable")
-	case s.Up:
-		log.Info().Str("outage", s.Outage.Round(time.Millisecond).String()).Msg("redis reachable again")
-	case s.Failures == 1:
-		log.Error().Err(s.Err).Str("retry_in", s.Retry.String()).
-			Msg("redis unreachable: authz, login and /readyz answer 503 until it is back")
-	default:
-		log.Warn().Err(s.Err).Int("failures", s.Failures).Str("retry_in", s.Retry.String()).Msg("redis still unreachable")
+	case redisconn.Unreachable:
+		log.Error().Err(e.Err).Msg("redis unreachable: authz, login and /readyz answer 503 until it is back")
+	case redisconn.StillUnreachable:
+		log.Warn().Err(e.Err).Str("outage", roundDuration(e.Duration)).Int64("failed_requests", e.Failed).
+			Msg("redis still unreachable")
+	case redisconn.ReachableAgain:
+		log.Info().Str("outage", roundDuration(e.Duration)).Int64("failed_requests", e.Failed).
+			Msg("redis reachable again")
 	}
 }
+
+func roundDuration(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 // redisLogger sends go-redis's own messages to the debug level.
 type redisLogger struct{ log zerolog.Logger }

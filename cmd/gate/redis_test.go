@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,5 +114,211 @@ func TestServeRedisDownAtStart(t *testing.T) {
 	}
 	if strings.Contains(res.stderr, redisPassword) {
 		t.Error("the log reveals the Redis password")
+	}
+}
+
+// authzLoad sends forward-auth decisions for one session from n
+// goroutines until stopped, and counts the answers by status.
+type authzLoad struct {
+	mu      sync.Mutex
+	codes   map[int]int
+	lastErr error
+	stop    func()
+}
+
+func startAuthzLoad(t *testing.T, addr, cookie string, n int) *authzLoad {
+	t.Helper()
+	l := &authzLoad{codes: map[int]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	client := &http.Client{
+		Transport:     &http.Transport{MaxIdleConnsPerHost: n},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/api/authz/forward-auth", nil)
+				req.Header.Set("X-Forwarded-Method", "GET")
+				req.Header.Set("X-Forwarded-Proto", "https")
+				req.Header.Set("X-Forwarded-Host", "app.example.com")
+				req.Header.Set("X-Forwarded-Uri", "/")
+				req.Header.Set("Cookie", cookie)
+				resp, err := client.Do(req)
+				if err != nil {
+					l.mu.Lock()
+					l.codes[-1]++
+					l.lastErr = err
+					l.mu.Unlock()
+					continue
+				}
+				resp.Body.Close()
+				l.mu.Lock()
+				l.codes[resp.StatusCode]++
+				l.mu.Unlock()
+			}
+		})
+	}
+	var once sync.Once
+	l.stop = func() { once.Do(func() { cancel(); wg.Wait(); client.CloseIdleConnections() }) }
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *authzLoad) count(code int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.codes[code]
+}
+
+// waitMore polls until the load has had more answers with code than it
+// has now.
+func (l *authzLoad) waitMore(t *testing.T, code, more int) {
+	t.Helper()
+	base := l.count(code)
+	redistest.Eventually(t, 15*time.Second, func() error {
+		if got := l.count(code) - base; got < more {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return fmt.Errorf("%d more answers %d; waiting for %d (answers so far: %v, %v)", got, code, more, l.codes, l.lastErr)
+		}
+		return nil
+	})
+}
+
+// metric returns one sample of gate's /metrics, "" when absent.
+func metric(t *testing.T, addr, sample string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, sample+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestServeRedisOutageLogsOnce kills Redis under concurrent decisions and
+// starts it again: the log says "redis unreachable" once, with the error,
+// and "redis reachable again" once, with the outage's duration and the
+// failed requests counted; no failed request has a line of its own at
+// error level, and the metrics show the store down during the outage and
+// one outage in all.
+func TestServeRedisOutageLogsOnce(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{Password: redisPassword})
+	addr := testkit.FreeAddr(t)
+	path := writeConfig(t, addr, redisSection(srv.Port)+"access_control:\n  default_policy: one_factor\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan result, 1)
+	go func() { done <- runGate(t, ctx, nil, "", "--config", path) }()
+	waitHealthy(t, nil, path, done)
+	redistest.Eventually(t, 15*time.Second, func() error {
+		if got := status(t, "http://"+addr+"/readyz"); got != http.StatusOK {
+			return fmt.Errorf("/readyz = %d", got)
+		}
+		return nil
+	})
+
+	resp, err := http.Post("http://"+addr+"/api/login", "application/json", strings.NewReader(`{"username":"alice","password":"pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "gate_session" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusOK || cookie == "" {
+		t.Fatalf("login: status %d, cookie %q", resp.StatusCode, cookie)
+	}
+	load := startAuthzLoad(t, addr, cookie, 16)
+	load.waitMore(t, http.StatusOK, 100)
+
+	killing := time.Now()
+	srv.Stop()
+	stopped := time.Now()
+	load.waitMore(t, http.StatusServiceUnavailable, 500)
+	if got := metric(t, addr, "gate_session_store_up"); got != "0" {
+		t.Errorf("gate_session_store_up = %q during the outage; want 0", got)
+	}
+	restarting := time.Now()
+	srv.Restart(t)
+	restarted := time.Now()
+	// The restarted Redis is empty: the session is gone, and gate says
+	// "go log in".
+	load.waitMore(t, http.StatusFound, 100)
+	// The outage ends in the log and the metrics once requests have
+	// succeeded for a quiet second.
+	redistest.Eventually(t, 10*time.Second, func() error {
+		if got := metric(t, addr, "gate_session_store_up"); got != "1" {
+			return fmt.Errorf("gate_session_store_up = %q after the outage", got)
+		}
+		return nil
+	})
+	load.stop()
+	if got := metric(t, addr, "gate_session_store_outages_total"); got != "1" {
+		t.Errorf("gate_session_store_outages_total = %q; want 1", got)
+	}
+	if got := metric(t, addr, `gate_session_store_errors_total{op="get"}`); got == "" || got == "0" {
+		t.Errorf("gate_session_store_errors_total{op=\"get\"} = %q; want the failed requests", got)
+	}
+
+	cancel()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	var unreachable, again, errorLines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		switch m["message"] {
+		case "redis unreachable: authz, login and /readyz answer 503 until it is back":
+			unreachable = append(unreachable, m)
+		case "redis reachable again":
+			again = append(again, m)
+		}
+		if m["level"] == "error" {
+			errorLines = append(errorLines, m)
+		}
+	}
+	if len(unreachable) != 1 || len(again) != 1 {
+		t.Fatalf("%d unreachable and %d reachable-again lines; want one each:\n%s", len(unreachable), len(again), res.stderr)
+	}
+	if e, _ := unreachable[0]["error"].(string); e == "" {
+		t.Error("the outage line gives no error")
+	}
+	if len(errorLines) != 1 {
+		t.Errorf("%d lines at error level; want only the outage's:\n%v", len(errorLines), errorLines)
+	}
+	outage, err := time.ParseDuration(fmt.Sprint(again[0]["outage"]))
+	if err != nil {
+		t.Fatalf("reachable again: outage %v: %v", again[0]["outage"], err)
+	}
+	// From the first failed request to the first answered one: Redis was
+	// down at least from the end of the kill to the start of the restart,
+	// and at most from the start of the kill to the end of the restart.
+	// The margin is for requests in flight and scheduling.
+	const margin = 100 * time.Millisecond
+	if least, most := restarting.Sub(stopped)-margin, restarted.Sub(killing)+margin; outage < least || outage > most {
+		t.Errorf("outage logged as %v; want between %v and %v", outage, least, most)
+	}
+	// Every 503 the load saw is one failed request, and go-redis's own
+	// connection set-up (CLIENT SETINFO on each failed dial) is none.
+	n503 := float64(load.count(http.StatusServiceUnavailable))
+	if n, _ := again[0]["failed_requests"].(float64); n < 0.9*n503 || n > n503 {
+		t.Errorf("reachable again counts %v failed requests; the load saw %v answered 503", again[0]["failed_requests"], n503)
 	}
 }

@@ -125,17 +125,18 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		activeSessions func() float64
 		creds          gatehttp.CredentialCache = credcache.NewMemory(0, nil)
 		limiter        gatehttp.RateLimiter     = ratelimit.NewMemory(0, nil)
+		// health feeds the store's up gauge and outage counter; nil for
+		// the memory store, which is always up.
+		health gatehttp.StoreHealth
 	)
 	if rc := cfg.Session.Redis; rc != nil {
-		rs, rcounters, rcreds, rlimits, closeRedis, err := openRedis(*rc, st.redis, st.keys, log)
+		r, err := openRedis(*rc, st.redis, st.keys, log)
 		if err != nil {
 			return fail(err)
 		}
-		closers = append(closers, closeRedis)
-		store = rs
-		creds = rcreds
-		limiter = rlimits
-		if reg, err = newRegulator(cfg, rcounters, st.keys); err != nil {
+		closers = append(closers, r.stop)
+		store, creds, limiter, health = r.store, r.creds, r.limits, r.health
+		if reg, err = newRegulator(cfg, r.counters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
 	} else {
@@ -153,6 +154,7 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 	var metrics *gatehttp.Metrics
 	if cfg.Metrics.Enabled {
 		metrics = gatehttp.NewMetrics(activeSessions)
+		metrics.SetStoreHealth(health)
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:       store,

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -120,8 +121,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 	}
 	sess, user, err := s.currentUser(r, st)
 	if err != nil {
-		s.decided("error")
-		return writeText(w, http.StatusServiceUnavailable, "session store unavailable")
+		return s.storeFailed(w, err)
 	}
 	req := access.Request{Method: t.Method, Host: t.Host, Path: t.URI, Client: forwardedClient(r.Header, peer, s.trusted, d.clientHeaders)}
 	var subj *access.Subject
@@ -130,8 +130,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		if sess.NeedsTouch(now) {
 			if err := s.opts.Sessions.Touch(r.Context(), sess.ID, now); err != nil && !errors.Is(err, session.ErrNotFound) {
 				s.storeError(st, "touch", err)
-				s.decided("error")
-				return writeText(w, http.StatusServiceUnavailable, "session store unavailable")
+				return s.storeFailed(w, err)
 			}
 		}
 	}
@@ -191,6 +190,18 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, d *dialect, s
 		s.decided("deny")
 		return writeText(w, http.StatusForbidden, "forbidden")
 	}
+}
+
+// storeFailed answers a decision the store could not serve: 503, never
+// an identity. A client that hung up meanwhile is counted as such, not
+// as an error.
+func (s *Server) storeFailed(w http.ResponseWriter, err error) int {
+	if errors.Is(err, context.Canceled) {
+		s.decided("canceled")
+	} else {
+		s.decided("error")
+	}
+	return writeText(w, http.StatusServiceUnavailable, "session store unavailable")
 }
 
 // currentUser resolves the request's cookie to a live session and its user.

@@ -21,6 +21,16 @@ type Metrics struct {
 	// byResult resolves the decision counters once; the label lookup would
 	// otherwise hash on every request.
 	byResult map[string]prometheus.Counter
+	// health is what the store's up gauge and outage counter read; nil
+	// until SetStoreHealth, and for the memory store, which is always up.
+	health StoreHealth
+}
+
+// StoreHealth tells whether the session store's backend serves, and how
+// many outages it has had (redisconn.Health does for Redis).
+type StoreHealth interface {
+	Up() bool
+	Outages() uint64
 }
 
 // NewMetrics registers gate's metrics. activeSessions, when not nil, reports
@@ -51,6 +61,14 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.decisions, m.latency, m.logins, m.storeErrors, m.credentials,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gate_session_store_up",
+			Help: "Whether the session store serves (1) or is in an outage (0); the memory store is always up.",
+		}, m.storeUp),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gate_session_store_outages_total",
+			Help: "Outages of the session store's Redis since gate started, one at start-up included.",
+		}, m.storeOutages),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if activeSessions != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -59,7 +77,7 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 		}, activeSessions))
 	}
 	m.byResult = make(map[string]prometheus.Counter)
-	for _, r := range []string{"allow", "login", "deny", "rate_limited", "bad_request", "untrusted_peer", "error"} {
+	for _, r := range []string{"allow", "login", "deny", "rate_limited", "bad_request", "untrusted_peer", "error", "canceled"} {
 		m.byResult[r] = m.decisions.WithLabelValues(r)
 	}
 	for _, r := range []string{"success", "failure", "banned", "busy", "bad_request", "error"} {
@@ -69,6 +87,25 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 		m.credentials.WithLabelValues(r)
 	}
 	return m
+}
+
+// SetStoreHealth makes the store's up gauge and outage counter follow h;
+// call it before serving. Without it (the memory store) the store is
+// always up.
+func (m *Metrics) SetStoreHealth(h StoreHealth) { m.health = h }
+
+func (m *Metrics) storeUp() float64 {
+	if m.health == nil || m.health.Up() {
+		return 1
+	}
+	return 0
+}
+
+func (m *Metrics) storeOutages() float64 {
+	if m.health == nil {
+		return 0
+	}
+	return float64(m.health.Outages())
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"gate/internal/access"
+	"gate/internal/session"
 	"gate/internal/users"
 )
 
@@ -33,6 +35,10 @@ type requestState struct {
 	// site is the cookie domain the request's host picked; nil for a host
 	// under none, and for requests that are neither authz nor portal.
 	site *site
+	// quiet5xx is set when a 5xx answer is no error worth a line of its
+	// own at error level: the client hung up before the store answered,
+	// or the store is in an outage its health watcher reports once.
+	quiet5xx bool
 }
 
 func (st *requestState) id() string {
@@ -137,7 +143,7 @@ func (s *Server) logRequest(st *requestState, r *http.Request, code int, start t
 	if authzDialect(r.URL.Path) != nil || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 		level = zerolog.DebugLevel
 	}
-	if code >= 500 {
+	if code >= 500 && !st.quiet5xx {
 		level = zerolog.ErrorLevel
 	}
 	if e := st.base.WithLevel(level); e != nil {
@@ -182,11 +188,33 @@ func logDecision(st *requestState, endpoint string, t target, u users.User, res 
 		Str("target_path", path).Str("user", u.Name).Str("decision", res.String()).Msg("authz decision")
 }
 
+// storeError records a store call that failed; the caller answers 503.
+//
+// A call that failed because the client hung up is not the store's fault:
+// it is neither counted nor logged as an error. A store that is
+// unavailable (session.ErrUnavailable: Redis down, frozen or refusing) is
+// counted, and logged at debug only: during an outage every request fails,
+// and redisconn.Health reports the outage once as it starts, in a summary
+// while it lasts and once as it ends. Any other failure is logged here.
 func (s *Server) storeError(st *requestState, op string, err error) {
-	st.logger().Error().Err(err).Str("op", op).Msg("session store error")
+	if errors.Is(err, context.Canceled) {
+		if st != nil {
+			st.quiet5xx = true
+		}
+		st.logger().Debug().Err(err).Str("op", op).Msg("request canceled before the session store answered")
+		return
+	}
 	if m := s.opts.Metrics; m != nil {
 		m.storeErrors.WithLabelValues(op).Inc()
 	}
+	if errors.Is(err, session.ErrUnavailable) {
+		if st != nil {
+			st.quiet5xx = true
+		}
+		st.logger().Debug().Err(err).Str("op", op).Msg("session store unavailable")
+		return
+	}
+	st.logger().Error().Err(err).Str("op", op).Msg("session store error")
 }
 
 func (s *Server) decided(result string) {

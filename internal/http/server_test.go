@@ -68,11 +68,18 @@ type failingStore struct {
 	session.Store
 	get  func() error
 	ping func() error
+	// getCtx, when set, fails Get as it says, given the request's context.
+	getCtx func(context.Context) error
 }
 
 func (f *failingStore) Get(ctx context.Context, id string) (*session.Session, error) {
 	if f.get != nil {
 		if err := f.get(); err != nil {
+			return nil, err
+		}
+	}
+	if f.getCtx != nil {
+		if err := f.getCtx(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -151,6 +151,12 @@ const dialerRetries = 1
 // included.
 const pipelinePool = -1
 
+// contextTimeouts makes go-redis hold a command to its context's deadline
+// (the pool wait, the dial, the write and the read together), not only to
+// each timeout on its own: the session store gives every call
+// session.redis.timeout, so that a frozen Redis holds a decision no longer.
+const contextTimeouts = true
+
 // protocol is RESP2. gate uses nothing of RESP3, and on RESP3 go-redis
 // inspects every reply for push notifications.
 const protocol = 2
@@ -173,6 +179,7 @@ func (p *Plan) Options() *redis.Options {
 		WriteTimeout:             p.Timeout,
 		MaxRetries:               p.retries(),
 		DialerRetries:            dialerRetries,
+		ContextTimeoutEnabled:    contextTimeouts,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
 }
@@ -199,6 +206,8 @@ func (p *Plan) FailoverOptions() *redis.FailoverOptions {
 		WriteTimeout:     p.Timeout,
 		MaxRetries:       p.retries(),
 		DialerRetries:    dialerRetries,
+
+		ContextTimeoutEnabled: contextTimeouts,
 	}
 }
 
@@ -218,6 +227,7 @@ func (p *Plan) ClusterOptions() *redis.ClusterOptions {
 		WriteTimeout:             p.Timeout,
 		MaxRetries:               p.retries(),
 		DialerRetries:            dialerRetries,
+		ContextTimeoutEnabled:    contextTimeouts,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
 }
@@ -225,19 +235,23 @@ func (p *Plan) ClusterOptions() *redis.ClusterOptions {
 // NewClient builds the client. It does not connect: go-redis dials on the
 // first command (or in the background, to fill MinIdleConns).
 func (p *Plan) NewClient() redis.UniversalClient {
+	var c redis.UniversalClient
 	switch p.Topology {
 	case Sentinel:
 		if p.RouteByLatency || p.RouteRandomly {
 			// Only the cluster-shaped failover client routes reads to
 			// replicas.
-			return redis.NewFailoverClusterClient(p.FailoverOptions())
+			c = redis.NewFailoverClusterClient(p.FailoverOptions())
+		} else {
+			c = redis.NewFailoverClient(p.FailoverOptions())
 		}
-		return redis.NewFailoverClient(p.FailoverOptions())
 	case Cluster:
-		return redis.NewClusterClient(p.ClusterOptions())
+		c = redis.NewClusterClient(p.ClusterOptions())
 	default:
-		return redis.NewClient(p.Options())
+		c = redis.NewClient(p.Options())
 	}
+	gateDials(c)
+	return c
 }
 
 // New resolves c and builds its client, without connecting.

@@ -165,6 +165,12 @@ type RedisOptions struct {
 	// PoolSize is the client's connection pool size (per node); as many
 	// workers batch concurrent reads. 0 means go-redis's default.
 	PoolSize int
+	// Timeout bounds each call, dial, pool wait, write and read together
+	// (session.redis.timeout), so that a frozen Redis holds a decision no
+	// longer; 0 leaves the bounds to the client's own timeouts. The client
+	// must honour context deadlines (ContextTimeoutEnabled, as redisconn
+	// sets it).
+	Timeout time.Duration
 }
 
 // Redis is a Store in Redis, shared by every gate instance that uses the
@@ -176,12 +182,13 @@ type RedisOptions struct {
 // are one script each (EVALSHA). Any Redis failure is returned as an
 // error, never as ErrNotFound, so callers fail closed.
 type Redis struct {
-	client redis.UniversalClient
-	name   string
-	prefix string
-	now    func() time.Time
-	cipher *recordCipher
-	gets   *getBatcher // nil for a cluster
+	client  redis.UniversalClient
+	name    string
+	prefix  string
+	timeout time.Duration
+	now     func() time.Time
+	cipher  *recordCipher
+	gets    *getBatcher // nil for a cluster
 	// macs holds *macState under the key-hash key, so that hashing a
 	// key name allocates nothing.
 	macs sync.Pool
@@ -209,14 +216,15 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 		return nil, errors.New("session: redis key-name key must be at least 32 bytes")
 	}
 	r := &Redis{
-		client: client,
-		name:   opts.Name,
-		prefix: opts.Prefix,
-		now:    opts.Now,
-		cipher: c,
+		client:  client,
+		name:    opts.Name,
+		prefix:  opts.Prefix,
+		timeout: opts.Timeout,
+		now:     opts.Now,
+		cipher:  c,
 	}
 	if _, cluster := client.(*redis.ClusterClient); !cluster {
-		r.gets = newGetBatcher(client, opts.PoolSize)
+		r.gets = newGetBatcher(client, opts.PoolSize, opts.Timeout)
 	}
 	r.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.NameKey)} }
 	if r.name == "" {
@@ -306,9 +314,24 @@ func (r *Redis) check(ctx context.Context) error {
 	return nil
 }
 
-// fail wraps a Redis error with the operation and the connection.
+// fail wraps a Redis error with the operation and the connection. The
+// caller's own cancellation stays what it is; anything else is
+// ErrUnavailable.
 func (r *Redis) fail(op string, err error) error {
-	return fmt.Errorf("session: redis %s: %s: %w", op, r.name, err)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("session: redis %s: %s: %w", op, r.name, err)
+	}
+	return fmt.Errorf("%w: redis %s: %s: %w", ErrUnavailable, op, r.name, err)
+}
+
+// bound gives one call the store's timeout: with ContextTimeoutEnabled,
+// go-redis holds the pool wait, the dial, the write and the read together
+// to the deadline.
+func (r *Redis) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.timeout)
 }
 
 // NewID implements Store: the user's tag, a dot, and 256 random bits.
@@ -341,6 +364,8 @@ func (r *Redis) Create(ctx context.Context, s *Session) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	created, err := createScript.Run(ctx, r.client, []string{key, slot + indexName},
 		v, member, r.now().UnixMilli(), h.deadline(), ttlSlack.Milliseconds()).Int64()
 	if err != nil {
@@ -367,7 +392,9 @@ func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 	if r.gets != nil {
 		v, err = r.gets.get(ctx, key)
 	} else {
-		v, err = r.client.Get(ctx, key).Result()
+		bctx, cancel := r.bound(ctx)
+		v, err = r.client.Get(bctx, key).Result()
+		cancel()
 	}
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
@@ -403,6 +430,8 @@ func (r *Redis) Touch(ctx context.Context, id string, t time.Time) error {
 	}
 	member := r.member(id)
 	slot := r.slotPrefix(tag)
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	live, err := touchScript.Run(ctx, r.client, []string{slot + member, slot + indexName},
 		member, r.now().UnixMilli(), activityField(t), ttlSlack.Milliseconds()).Int64()
 	if err != nil {
@@ -425,6 +454,8 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 	}
 	member := r.member(id)
 	slot := r.slotPrefix(tag)
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	if err := deleteScript.Run(ctx, r.client, []string{slot + member, slot + indexName}, member).Err(); err != nil {
 		return r.fail("delete", err)
 	}
@@ -438,6 +469,8 @@ func (r *Redis) DeleteUser(ctx context.Context, user string) (int, error) {
 		return 0, err
 	}
 	slot := r.slotPrefix(r.userTag(user))
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	n, err := deleteUserScript.Run(ctx, r.client, []string{slot + indexName}, slot, r.now().UnixMilli()).Int()
 	if err != nil {
 		return 0, r.fail("delete user", err)
@@ -450,6 +483,8 @@ func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.check(ctx); err != nil {
 		return err
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return r.fail("ping", err)
 	}

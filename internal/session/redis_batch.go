@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -36,6 +38,10 @@ type getBatcher struct {
 	client redis.UniversalClient
 	queue  chan *getCall
 	calls  sync.Pool
+	// timeout bounds a caller's wait, queueing included; 0 leaves it to
+	// go-redis's own timeouts. A worker stuck on a frozen Redis holds its
+	// pipeline until go-redis gives up, but never its callers.
+	timeout time.Duration
 	// ctx ends on close, so that a pipeline in flight does not hold up
 	// shutdown; go-redis's timeouts bound it otherwise.
 	ctx    context.Context
@@ -44,28 +50,40 @@ type getBatcher struct {
 }
 
 // getCall is one queued GET. done is buffered, so a worker never blocks on
-// a caller that stopped waiting.
+// a caller that stopped waiting. timer bounds the caller's wait; it stays
+// with the call, so that a GET allocates no timer.
 type getCall struct {
-	key  string
-	val  string
-	err  error
-	done chan struct{}
+	key   string
+	val   string
+	err   error
+	done  chan struct{}
+	timer *time.Timer
 }
 
-// newGetBatcher starts up to poolSize workers on client.
-func newGetBatcher(client redis.UniversalClient, poolSize int) *getBatcher {
+// errNoAnswer is a GET's error when Redis did not answer within the
+// timeout.
+var errNoAnswer = errors.New("no answer within session.redis.timeout")
+
+// newGetBatcher starts up to poolSize workers on client; a GET waits at
+// most timeout.
+func newGetBatcher(client redis.UniversalClient, poolSize int, timeout time.Duration) *getBatcher {
 	workers := maxPipelines // go-redis's default pool holds 10 per CPU
 	if poolSize > 0 {
 		workers = min(poolSize, maxPipelines)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &getBatcher{
-		client: client,
-		queue:  make(chan *getCall, maxBatch),
-		ctx:    ctx,
-		cancel: cancel,
+		client:  client,
+		queue:   make(chan *getCall, maxBatch),
+		timeout: timeout,
+		ctx:     ctx,
+		cancel:  cancel,
 	}
-	b.calls.New = func() any { return &getCall{done: make(chan struct{}, 1)} }
+	b.calls.New = func() any {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return &getCall{done: make(chan struct{}, 1), timer: t}
+	}
 	b.wg.Add(workers)
 	for range workers {
 		go b.work()
@@ -78,27 +96,45 @@ func newGetBatcher(client redis.UniversalClient, poolSize int) *getBatcher {
 func (b *getBatcher) get(ctx context.Context, key string) (string, error) {
 	c := b.calls.Get().(*getCall)
 	c.key = key
+	var expired <-chan time.Time // nil, never ready, without a timeout
+	if b.timeout > 0 {
+		c.timer.Reset(b.timeout)
+		expired = c.timer.C
+	}
 	select {
 	case b.queue <- c:
 	case <-ctx.Done():
-		b.calls.Put(c)
+		b.recycle(c)
 		return "", ctx.Err()
+	case <-expired:
+		b.recycle(c)
+		return "", errNoAnswer
 	case <-b.ctx.Done():
-		b.calls.Put(c)
+		b.recycle(c)
 		return "", errClosed
 	}
 	select {
 	case <-c.done:
 		v, err := c.val, c.err
-		*c = getCall{done: c.done}
-		b.calls.Put(c)
+		b.recycle(c)
 		return v, err
 	case <-ctx.Done():
 		// A worker holds c: it is left to it, not reused.
+		c.timer.Stop()
 		return "", ctx.Err()
+	case <-expired:
+		return "", errNoAnswer
 	case <-b.ctx.Done():
+		c.timer.Stop()
 		return "", errClosed
 	}
+}
+
+// recycle returns a call no worker holds to the pool.
+func (b *getBatcher) recycle(c *getCall) {
+	c.timer.Stop()
+	*c = getCall{done: c.done, timer: c.timer}
+	b.calls.Put(c)
 }
 
 func (b *getBatcher) work() {

@@ -38,6 +38,8 @@ func newRedisStore(t testing.TB, cfg config.Redis, now func() time.Time) *sessio
 		Prefix:    cfg.SessionPrefix,
 		Name:      plan.String(),
 		Now:       now,
+		PoolSize:  plan.PoolSize,
+		Timeout:   plan.Timeout,
 	})
 	if err != nil {
 		client.Close()

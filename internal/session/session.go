@@ -16,6 +16,11 @@ var (
 	ErrNotFound = errors.New("session: not found")
 	// ErrExists: Create was given an id that a live session already holds.
 	ErrExists = errors.New("session: id already exists")
+	// ErrUnavailable: the store's backend (Redis) did not serve the call:
+	// unreachable, too slow, or refusing. Callers fail closed (503); the
+	// outage is reported where the backend's health is watched
+	// (redisconn.Health), so callers need not log each such failure.
+	ErrUnavailable = errors.New("session: store unavailable")
 )
 
 // Session is one logged-in browser. The record holds everything the authz

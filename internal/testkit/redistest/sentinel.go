@@ -222,3 +222,44 @@ func (g *SentinelGroup) Failover(t testing.TB) {
 	}
 	g.waitReplicated(t, newMaster, oldMaster)
 }
+
+// KillMaster kills the current master (SIGKILL), as a crash would: the
+// sentinels promote the replica once they agree it is down, after
+// down-after-milliseconds (2 s here). It returns the killed server.
+func (g *SentinelGroup) KillMaster(t testing.TB) *Server {
+	t.Helper()
+	master, _ := g.current(t)
+	master.Stop()
+	return master
+}
+
+// SwitchMaster subscribes to +switch-master on the first sentinel and
+// sends the arrival time of each such message, until the test ends. It
+// returns once the subscription is in place.
+func (g *SentinelGroup) SwitchMaster(t testing.TB) <-chan time.Time {
+	t.Helper()
+	ctx := context.Background()
+	c := g.sentinelClient(g.Sentinels[0])
+	ps := c.Subscribe(ctx, "+switch-master")
+	if _, err := ps.Receive(ctx); err != nil {
+		c.Close()
+		t.Fatalf("subscribe to +switch-master: %v", err)
+	}
+	times := make(chan time.Time, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range ps.Channel() {
+			select {
+			case times <- time.Now():
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ps.Close()
+		c.Close()
+		<-done
+	})
+	return times
+}

@@ -1,0 +1,93 @@
+package redistest
+
+import (
+	"context"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FirstPong sends PING on a fresh connection to addr (plain TCP, no
+// password: an unauthenticated server answers +PONG, one with requirepass
+// -NOAUTH, which counts as no answer) every millisecond until the answer is
+// +PONG, and returns when that answer came: the moment the server serves
+// again, as an operator's own probe sees it. It gives up when ctx ends.
+func FirstPong(ctx context.Context, addr string) (time.Time, error) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if pong(addr) {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func pong(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, err := c.Read(buf)
+	return err == nil && string(buf[:n]) == "+PONG\r\n"
+}
+
+// Pause stops the server's process (SIGSTOP): connections and the
+// listening socket stay open, nothing answers. Resume continues it.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	s.signal(t, syscall.SIGSTOP)
+}
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	s.signal(t, syscall.SIGCONT)
+}
+
+func (s *Server) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	s.mu.Lock()
+	p := s.proc
+	s.mu.Unlock()
+	if p == nil {
+		t.Fatalf("signal %v: server %s is not running", sig, s.Addr)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to server %s: %v", sig, s.Addr, err)
+	}
+}
+
+// FirstClusterOK asks a cluster node for CLUSTER INFO every millisecond and
+// returns when it first reports cluster_state:ok: a restarted node answers
+// PING at once but refuses data commands (CLUSTERDOWN) until it has
+// rejoined the cluster.
+func FirstClusterOK(ctx context.Context, node *Server) (time.Time, error) {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		info, err := node.Admin().ClusterInfo(pctx).Result()
+		cancel()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return time.Now(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
