@@ -1,7 +1,6 @@
 package redisconn
 
 import (
-	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
@@ -32,23 +31,8 @@ const (
 // client exists. Plans from Resolve are complete; NewClient only copies
 // them into go-redis options.
 type Plan struct {
-	Topology Topology
-	// Network is "tcp", or "unix" for a socket (Single only).
-	Network string
-	// Addrs are the server (Single), the sentinels (Sentinel) or the seed
-	// nodes (Cluster): host:port, or the socket path.
-	Addrs []string
-	// MasterName is the master the sentinels monitor.
-	MasterName string
-	// Username and Password authenticate to Redis (the master, with
-	// Sentinel): AUTH username password with a username (ACL), AUTH
-	// password without.
-	Username, Password string
-	// SentinelUsername and SentinelPassword authenticate to the sentinels.
-	SentinelUsername, SentinelPassword string
-	DB                                 int
-	// TLS is nil without TLS.
-	TLS *tls.Config
+	// RedisEndpoint is where and as whom to connect, as config read it.
+	config.RedisEndpoint
 
 	// PoolSize is the pool's upper bound per node; 0 keeps go-redis's
 	// default (10 per CPU).
@@ -76,20 +60,11 @@ func Resolve(c config.Redis) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{
-		Topology:         e.Topology,
-		Network:          e.Network,
-		Addrs:            e.Addrs,
-		MasterName:       e.MasterName,
-		Username:         e.Username,
-		Password:         e.Password,
-		SentinelUsername: e.SentinelUsername,
-		SentinelPassword: e.SentinelPassword,
-		DB:               e.DB,
-		TLS:              e.TLS,
-		PoolSize:         c.MaximumActiveConnections,
-		MinIdleConns:     c.MinimumIdleConnections,
-		Timeout:          c.Timeout,
-		MaxRetries:       c.MaxRetries,
+		RedisEndpoint: *e,
+		PoolSize:      c.MaximumActiveConnections,
+		MinIdleConns:  c.MinimumIdleConnections,
+		Timeout:       c.Timeout,
+		MaxRetries:    c.MaxRetries,
 	}
 	if ha := c.HighAvailability; ha != nil {
 		p.RouteByLatency, p.RouteRandomly = ha.RouteByLatency, ha.RouteRandomly

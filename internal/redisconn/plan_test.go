@@ -34,25 +34,25 @@ func TestResolve(t *testing.T) {
 		{
 			name:   "ipv4_host_and_port",
 			modify: func(c *config.Redis) { c.Host, c.Port = "10.0.0.5", 6380 },
-			want:   redisconn.Plan{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"10.0.0.5:6380"}},
+			want:   redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"10.0.0.5:6380"}}},
 			str:    "redis 10.0.0.5:6380 db 0",
 		},
 		{
 			name:   "host_name",
 			modify: func(c *config.Redis) { c.Host = "redis.example.com" },
-			want:   redisconn.Plan{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"redis.example.com:6379"}},
+			want:   redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"redis.example.com:6379"}}},
 			str:    "redis redis.example.com:6379 db 0",
 		},
 		{
 			name:   "ipv6_literal",
 			modify: func(c *config.Redis) { c.Host = "[fd00::1]" },
-			want:   redisconn.Plan{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"[fd00::1]:6379"}},
+			want:   redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"[fd00::1]:6379"}}},
 			str:    "redis [fd00::1]:6379 db 0",
 		},
 		{
 			name:   "unix_socket",
 			modify: func(c *config.Redis) { c.Host, c.DatabaseIndex = "/run/redis/redis.sock", 2 },
-			want:   redisconn.Plan{Topology: redisconn.Single, Network: "unix", Addrs: []string{"/run/redis/redis.sock"}, DB: 2},
+			want:   redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "unix", Addrs: []string{"/run/redis/redis.sock"}, DB: 2}},
 			str:    "redis unix:/run/redis/redis.sock db 2",
 		},
 		{
@@ -62,9 +62,8 @@ func TestResolve(t *testing.T) {
 				c.DatabaseIndex, c.MaximumActiveConnections, c.MinimumIdleConnections = 3, 20, 2
 				c.Timeout, c.MaxRetries = 750*time.Millisecond, 2
 			},
-			want: redisconn.Plan{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"h:6379"}, Username: "gate", Password: "pw",
-				DB: 3, PoolSize: 20, MinIdleConns: 2, Timeout: 750 * time.Millisecond, MaxRetries: 2},
-			str: "redis h:6379 db 3",
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"h:6379"}, Username: "gate", Password: "pw", DB: 3}, PoolSize: 20, MinIdleConns: 2, Timeout: 750 * time.Millisecond, MaxRetries: 2},
+			str:  "redis h:6379 db 3",
 		},
 		{
 			name: "sentinel_host_is_first_node",
@@ -76,9 +75,8 @@ func TestResolve(t *testing.T) {
 					RouteByLatency: true,
 				}
 			},
-			want: redisconn.Plan{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s0:26379", "s1:26379", "[fd00::2]:26380"},
-				MasterName: "mymaster", Username: "gate", Password: "mpw", SentinelUsername: "su", SentinelPassword: "spw", RouteByLatency: true},
-			str: `redis sentinel "mymaster" via s0:26379,s1:26379,[fd00::2]:26380 db 0`,
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s0:26379", "s1:26379", "[fd00::2]:26380"}, MasterName: "mymaster", Username: "gate", Password: "mpw", SentinelUsername: "su", SentinelPassword: "spw"}, RouteByLatency: true},
+			str:  `redis sentinel "mymaster" via s0:26379,s1:26379,[fd00::2]:26380 db 0`,
 		},
 		{
 			name: "cluster",
@@ -86,7 +84,7 @@ func TestResolve(t *testing.T) {
 				c.Password = "pw"
 				c.Cluster = &config.RedisCluster{Nodes: []config.RedisNode{{Host: "n1", Port: 7000}, {Host: "n2", Port: 7001}}}
 			},
-			want: redisconn.Plan{Topology: redisconn.Cluster, Network: "tcp", Addrs: []string{"n1:7000", "n2:7001"}, Password: "pw"},
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Cluster, Network: "tcp", Addrs: []string{"n1:7000", "n2:7001"}, Password: "pw"}},
 			str:  "redis cluster via n1:7000,n2:7001",
 		},
 		{
@@ -94,7 +92,7 @@ func TestResolve(t *testing.T) {
 			modify: func(c *config.Redis) {
 				c.URL, c.Username, c.Password, c.DatabaseIndex = "redis://u:p@h:6390/4", "other", "other", 1
 			},
-			want: redisconn.Plan{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"h:6390"}, Username: "u", Password: "p", DB: 4},
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"h:6390"}, Username: "u", Password: "p", DB: 4}},
 			str:  "redis h:6390 db 4",
 		},
 		{
@@ -102,13 +100,13 @@ func TestResolve(t *testing.T) {
 			modify: func(c *config.Redis) {
 				c.URL, c.Password = "redis://h", "from-secret-file"
 			},
-			want: redisconn.Plan{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"h:6379"}, Password: "from-secret-file"},
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "tcp", Addrs: []string{"h:6379"}, Password: "from-secret-file"}},
 			str:  "redis h:6379 db 0",
 		},
 		{
 			name:   "url_unix",
 			modify: func(c *config.Redis) { c.URL = "unix:///run/redis.sock?db=5" },
-			want:   redisconn.Plan{Topology: redisconn.Single, Network: "unix", Addrs: []string{"/run/redis.sock"}, DB: 5},
+			want:   redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Single, Network: "unix", Addrs: []string{"/run/redis.sock"}, DB: 5}},
 			str:    "redis unix:/run/redis.sock db 5",
 		},
 		{
@@ -117,9 +115,8 @@ func TestResolve(t *testing.T) {
 				c.URL = "redis://:mpw@s1,s2:26380/mymaster?db=1"
 				c.HighAvailability = &config.RedisSentinel{SentinelUsername: "su", SentinelPassword: "spw", RouteRandomly: true}
 			},
-			want: redisconn.Plan{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s1:26379", "s2:26380"}, MasterName: "mymaster",
-				Password: "mpw", SentinelUsername: "su", SentinelPassword: "spw", DB: 1, RouteRandomly: true},
-			str: `redis sentinel "mymaster" via s1:26379,s2:26380 db 1`,
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s1:26379", "s2:26380"}, MasterName: "mymaster", Password: "mpw", SentinelUsername: "su", SentinelPassword: "spw", DB: 1}, RouteRandomly: true},
+			str:  `redis sentinel "mymaster" via s1:26379,s2:26380 db 1`,
 		},
 		{
 			name: "url_sentinel_query_credentials_win",
@@ -127,9 +124,8 @@ func TestResolve(t *testing.T) {
 				c.URL = "redis+sentinel://s1/m?sentinel_username=qu&sentinel_password=qp"
 				c.HighAvailability = &config.RedisSentinel{SentinelUsername: "su", SentinelPassword: "spw"}
 			},
-			want: redisconn.Plan{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s1:26379"}, MasterName: "m",
-				SentinelUsername: "qu", SentinelPassword: "qp"},
-			str: `redis sentinel "m" via s1:26379 db 0`,
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s1:26379"}, MasterName: "m", SentinelUsername: "qu", SentinelPassword: "qp"}},
+			str:  `redis sentinel "m" via s1:26379 db 0`,
 		},
 		{
 			name: "url_single_host_with_sentinel_section",
@@ -137,13 +133,13 @@ func TestResolve(t *testing.T) {
 				c.URL = "redis://s0:26379"
 				c.HighAvailability = &config.RedisSentinel{SentinelName: "m", Nodes: []config.RedisNode{{Host: "s1", Port: 26379}}}
 			},
-			want: redisconn.Plan{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s0:26379", "s1:26379"}, MasterName: "m"},
+			want: redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Sentinel, Network: "tcp", Addrs: []string{"s0:26379", "s1:26379"}, MasterName: "m"}},
 			str:  `redis sentinel "m" via s0:26379,s1:26379 db 0`,
 		},
 		{
 			name:   "url_cluster",
 			modify: func(c *config.Redis) { c.URL = "redis+cluster://:pw@n1:7000,n2" },
-			want:   redisconn.Plan{Topology: redisconn.Cluster, Network: "tcp", Addrs: []string{"n1:7000", "n2:6379"}, Password: "pw"},
+			want:   redisconn.Plan{RedisEndpoint: config.RedisEndpoint{Topology: redisconn.Cluster, Network: "tcp", Addrs: []string{"n1:7000", "n2:6379"}, Password: "pw"}},
 			str:    "redis cluster via n1:7000,n2:6379",
 		},
 	}
