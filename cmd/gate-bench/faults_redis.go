@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"gate/internal/redisprobe"
 )
 
 // redisNode is a redis-server or redis-sentinel the fault harness starts,
@@ -85,7 +87,7 @@ func (n *redisNode) start() (time.Time, error) {
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	up, err := firstPong(ctx, n.addr())
+	up, err := redisprobe.FirstPong(ctx, n.addr())
 	if err != nil {
 		n.kill()
 		return time.Time{}, fmt.Errorf("%s on %s: no PONG: %w", n.name, n.addr(), err)
@@ -115,41 +117,6 @@ func (n *redisNode) signal(sig syscall.Signal) error {
 		return fmt.Errorf("%s is not running", n.name)
 	}
 	return n.cmd.Process.Signal(sig)
-}
-
-// pong sends PING on a fresh connection to addr and reports whether the
-// answer was +PONG: a loading server (-LOADING) or a frozen one does not
-// count.
-func pong(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	buf := make([]byte, 7)
-	n, err := c.Read(buf)
-	return err == nil && string(buf[:n]) == "+PONG\r\n"
-}
-
-// firstPong pings addr every millisecond and returns when it first answers
-// +PONG: the moment Redis serves again, as an operator's probe sees it.
-func firstPong(ctx context.Context, addr string) (time.Time, error) {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		if pong(addr) {
-			return time.Now(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-tick.C:
-		}
-	}
 }
 
 // sentinelGroup is a master, a replica and three sentinels watching them.

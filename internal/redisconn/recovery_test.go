@@ -12,6 +12,7 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/redisconn"
+	"gate/internal/redisprobe"
 	"gate/internal/testkit/redistest"
 )
 
@@ -128,7 +129,7 @@ func TestRecoveryAfterRestart(t *testing.T) {
 			cfg.Host, cfg.Port = "127.0.0.1", srv.Port
 			return cfg, srv, "k"
 		}, func(ctx context.Context, node *redistest.Server) (time.Time, error) {
-			return redistest.FirstPong(ctx, node.Addr)
+			return redisprobe.FirstPong(ctx, node.Addr)
 		}},
 		{"cluster", func(t *testing.T) (config.Redis, *redistest.Server, string) {
 			c := redistest.StartCluster(t)

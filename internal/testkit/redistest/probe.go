@@ -2,47 +2,11 @@ package redistest
 
 import (
 	"context"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// FirstPong sends PING on a fresh connection to addr (plain TCP, no
-// password: an unauthenticated server answers +PONG, one with requirepass
-// -NOAUTH, which counts as no answer) every millisecond until the answer is
-// +PONG, and returns when that answer came: the moment the server serves
-// again, as an operator's own probe sees it. It gives up when ctx ends.
-func FirstPong(ctx context.Context, addr string) (time.Time, error) {
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		if pong(addr) {
-			return time.Now(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-func pong(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	buf := make([]byte, 7)
-	n, err := c.Read(buf)
-	return err == nil && string(buf[:n]) == "+PONG\r\n"
-}
 
 // Pause stops the server's process (SIGSTOP): connections and the
 // listening socket stay open, nothing answers. Resume continues it.
