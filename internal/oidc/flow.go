@@ -229,4 +229,3 @@ func printable(s string, n int) string {
 	}
 	return string(b)
 }
-
