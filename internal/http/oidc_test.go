@@ -622,3 +622,23 @@ func TestOIDCSameNameIsAnotherUser(t *testing.T) {
 		t.Errorf("after the file's alice is removed, the provider's alice answers %d; want 200", got)
 	}
 }
+
+// With a SameSite=Strict session cookie, the callback (the end of a
+// cross-site navigation) answers a page that moves on by itself, so that
+// the next navigation is same-site and carries the cookie.
+func TestOIDCStrictCookieMovesOnFromAPage(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{sameSite: http.SameSiteStrictMode})
+	resp, b := e.signIn(idp, "corp", "https://app.example.com/x?a=1&b=2")
+	wantStatus(t, resp, 200)
+	if b.session == nil {
+		t.Fatal("no session cookie")
+	}
+	page := body(t, resp)
+	for _, want := range []string{`<meta http-equiv="refresh" content="0;url=https://app.example.com/x?a=1&amp;b=2">`, `href="https://app.example.com/x?a=1&amp;b=2"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s:\n%s", want, page)
+		}
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session)), 200)
+}
