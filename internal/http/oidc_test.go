@@ -757,3 +757,23 @@ func newTwoDomainEnvOIDC(t testing.TB, providers []config.OIDCProvider) *env {
 			expiration: 2 * time.Hour, inactivity: 10 * time.Minute, rememberMe: -time.Second},
 	}, nil, providers)
 }
+
+// Sign-ins through providers are counted by provider and result.
+func TestOIDCMetrics(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	e.signIn(idp, "corp", "")
+	idp.Deny(true)
+	e.signIn(idp, "corp", "")
+	e.callback(&browser{}, &url.URL{Scheme: "https", Host: "auth.example.com", Path: "/api/oidc/corp/callback", RawQuery: "state=x&code=y"})
+	b := body(t, e.do(httptest.NewRequest("GET", "/metrics", nil)))
+	for _, want := range []string{
+		`gate_oidc_logins_total{provider="corp",result="success"} 1`,
+		`gate_oidc_logins_total{provider="corp",result="refused"} 1`,
+		`gate_oidc_logins_total{provider="corp",result="bad_state"} 1`,
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
