@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -775,5 +776,35 @@ func TestOIDCMetrics(t *testing.T) {
 		if !strings.Contains(b, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// Callbacks racing with one state: exactly one signs in.
+func TestOIDCConcurrentCallbacks(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	b := &browser{}
+	start := e.start(b, "corp", "")
+	back := idp.Authorize(t, start.Header.Get("Location"))
+	codes := make(chan int, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			r := httptest.NewRequest("GET", back.String(), nil)
+			r.AddCookie(b.binding)
+			r.RemoteAddr = "127.0.0.1:40000"
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, r)
+			codes <- rec.Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusFound] != 1 || got[http.StatusBadRequest] != 7 {
+		t.Errorf("answers = %v; want one 302 and seven 400", got)
 	}
 }
