@@ -1,17 +1,21 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"gate/internal/config"
@@ -34,7 +38,7 @@ func newProviders(t testing.TB, cfgs []config.OIDCProvider, states oidc.StateSto
 	}
 	var out []*oidc.Provider
 	for _, c := range cfgs {
-		p, err := oidc.New(c, oidc.Options{States: states, Key: testKeys(t).OIDCState, Users: dir, Logger: zerolog.Nop(),
+		p, err := oidc.New(c, oidc.Options{States: states, Key: testKeys(t).OIDCState, SealKey: testKeys(t).OIDCStateCipher, Users: dir, Logger: zerolog.Nop(),
 			MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("oidc.New: %v", err)
@@ -885,4 +889,113 @@ func TestOIDCConcurrentCallbacks(t *testing.T) {
 	if got[http.StatusFound] != 1 || got[http.StatusBadRequest] != 7 {
 		t.Errorf("answers = %v; want one 302 and seven 400", got)
 	}
+}
+
+// The flow state is sealed in Redis: the stored record shows neither the
+// destination nor the nonce, and a record altered, planted, or moved from
+// another sign-in's key is an unknown state (400, the portal's page),
+// while an untouched one signs in.
+func TestOIDCStateSealedInRedis(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	cfg := redisConfig(srv)
+	admin := srv.Admin()
+	ctx := context.Background()
+	idp := startIDP(t)
+	e := newRedisGateOIDC(t, cfg, writeRedisUsers(t), nil, []config.OIDCProvider{providerConfig("corp", idp, nil)})
+	e.discover()
+
+	// begin starts a sign-in in browser b and returns the provider's
+	// answer, the Redis key of its state and the nonce it sent.
+	begin := func(t *testing.T, b *browser, rd string) (*url.URL, string, string) {
+		t.Helper()
+		before, err := admin.Keys(ctx, cfg.StatePrefix+"oidc:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := e.start(b, "corp", rd)
+		wantStatus(t, start, 302)
+		auth, err := url.Parse(start.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := idp.Authorize(t, auth.String())
+		after, err := admin.Keys(ctx, cfg.StatePrefix+"oidc:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range after {
+			if !slices.Contains(before, k) {
+				return back, k, auth.Query().Get("nonce")
+			}
+		}
+		t.Fatalf("no new state key after a start; keys %v", after)
+		return nil, "", ""
+	}
+	get := func(t *testing.T, key string) []byte {
+		t.Helper()
+		v, err := admin.Get(ctx, key).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	set := func(t *testing.T, key string, v []byte) {
+		t.Helper()
+		if err := admin.Set(ctx, key, v, redis.KeepTTL).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("opaque_and_untouched_signs_in", func(t *testing.T) {
+		const rd = "https://app.example.com/destination-of-this-sign-in"
+		b := &browser{}
+		back, key, nonce := begin(t, b, rd)
+		v := get(t, key)
+		for _, clear := range []string{"destination-of-this-sign-in", nonce} {
+			if bytes.Contains(v, []byte(clear)) {
+				t.Errorf("stored state holds %q in the clear", clear)
+			}
+		}
+		if json.Valid(v) {
+			t.Errorf("stored state is JSON: %s", v)
+		}
+		resp := e.callback(b, back)
+		wantStatus(t, resp, 302)
+		if got := resp.Header.Get("Location"); got != rd {
+			t.Errorf("Location = %q; want %q", got, rd)
+		}
+	})
+	tampered := []struct {
+		name string
+		edit func([]byte) []byte
+	}{
+		{"last_byte_flipped", func(v []byte) []byte { v[len(v)-1] ^= 1; return v }},
+		{"nonce_flipped", func(v []byte) []byte { v[1] ^= 0x80; return v }},
+		{"version_changed", func(v []byte) []byte { v[0]++; return v }},
+		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }},
+		{"empty", func([]byte) []byte { return nil }},
+		{"planted_plain_record", func([]byte) []byte {
+			return []byte(`{"p":"corp","v":"verifier","n":"nonce","b":"x","r":"` + callbackURL + `"}`)
+		}},
+	}
+	for _, tt := range tampered {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &browser{}
+			back, key, _ := begin(t, b, "")
+			set(t, key, tt.edit(get(t, key)))
+			wantRefusalPage(t, e.callback(b, back), http.StatusBadRequest)
+		})
+	}
+	// Two sign-ins of one browser, so the binding matches either record:
+	// only the seal tells them apart.
+	t.Run("swapped", func(t *testing.T) {
+		b := &browser{}
+		back1, key1, _ := begin(t, b, "https://app.example.com/one")
+		back2, key2, _ := begin(t, b, "https://app.example.com/two")
+		v1, v2 := get(t, key1), get(t, key2)
+		set(t, key1, v2)
+		set(t, key2, v1)
+		wantRefusalPage(t, e.callback(b, back1), http.StatusBadRequest)
+		wantRefusalPage(t, e.callback(b, back2), http.StatusBadRequest)
+	})
 }

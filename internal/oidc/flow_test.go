@@ -33,7 +33,7 @@ func newProvider(t *testing.T, edit func(*config.OIDCProvider)) (*oidc.Provider,
 	if edit != nil {
 		edit(&cfg)
 	}
-	p, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), Logger: zerolog.Nop()})
+	p, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), SealKey: make([]byte, 32), Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestKeysFetchBounded(t *testing.T) {
 	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirectURI}})
 	ct := &countingTransport{paths: map[string]int{}}
 	p, err := oidc.New(config.OIDCProvider{ID: "corp", Name: "Corp", Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret},
-		oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), HTTPClient: &http.Client{Transport: ct}})
+		oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), SealKey: make([]byte, 32), HTTPClient: &http.Client{Transport: ct}})
 	if err != nil {
 		t.Fatal(err)
 	}
