@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,8 @@ import (
 
 	"gate/internal/config"
 	"gate/internal/oidc"
+	"gate/internal/ratelimit"
+	"gate/internal/testkit"
 	"gate/internal/testkit/oidctest"
 	"gate/internal/testkit/redistest"
 	"gate/internal/users"
@@ -437,8 +440,12 @@ func TestOIDCDiscoveryDownThenUp(t *testing.T) {
 	go func() { defer close(done); e.providers[0].Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	resp := e.start(&browser{}, "corp", "")
-	wantStatus(t, resp, http.StatusServiceUnavailable)
+	// More starts than the per-client bound: while the provider is down
+	// they store nothing and do not count, so the sign-in below is not
+	// held back.
+	for range 40 {
+		wantStatus(t, e.start(&browser{}, "corp", ""), http.StatusServiceUnavailable)
+	}
 	wantStatus(t, e.do(httptest.NewRequest("GET", "/readyz", nil)), 200)
 	if resp, c := e.login("alice", alicePass, ""); resp.StatusCode != 302 || c == nil {
 		t.Fatalf("password login while the provider is down = %d; want 302 with a session", resp.StatusCode)
@@ -998,4 +1005,119 @@ func TestOIDCStateSealedInRedis(t *testing.T) {
 		wantRefusalPage(t, e.callback(b, back1), http.StatusBadRequest)
 		wantRefusalPage(t, e.callback(b, back2), http.StatusBadRequest)
 	})
+}
+
+// startFrom begins a sign-in at the corp provider for client, as a
+// trusted proxy forwards it.
+func (e *env) startFrom(client string) *http.Response {
+	e.t.Helper()
+	r := httptest.NewRequest("GET", portalURL+"/api/oidc/corp/start?rd="+url.QueryEscape("https://app.example.com/"), nil)
+	r.Header.Set("X-Forwarded-For", client)
+	return e.do(r)
+}
+
+// Sign-in starts are bounded per client address, IPv6 by its /64: 30 a
+// minute at once, then 429 with Retry-After and the portal's page, no
+// binding cookie and no stored state; other addresses go on. On Redis the
+// instances share the bound.
+func TestOIDCStartLimit(t *testing.T) {
+	tests := []struct {
+		name string
+		// gates are the instances starts go to in turn; states counts
+		// the stored flow records (-1 where it cannot).
+		setup func(t *testing.T, idp *oidctest.Provider) (gates []*env, states func() int, clock func(time.Duration))
+	}{
+		{"memory", func(t *testing.T, idp *oidctest.Provider) ([]*env, func() int, func(time.Duration)) {
+			e := newOIDCEnv(t, idp, nil, envOpts{})
+			return []*env{e}, func() int { return -1 }, e.clock.Advance
+		}},
+		{"redis_two_instances", func(t *testing.T, idp *oidctest.Provider) ([]*env, func() int, func(time.Duration)) {
+			srv := redistest.StartServer(t, redistest.ServerOptions{})
+			cfg := redisConfig(srv)
+			users := writeRedisUsers(t)
+			pc := []config.OIDCProvider{providerConfig("corp", idp, nil)}
+			a, b := newRedisGateOIDC(t, cfg, users, nil, pc), newRedisGateOIDC(t, cfg, users, nil, pc)
+			a.discover()
+			b.discover()
+			states := func() int {
+				keys, err := srv.Admin().Keys(context.Background(), cfg.StatePrefix+"oidc:*").Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(keys)
+			}
+			return []*env{a, b}, states, nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gates, states, advance := tt.setup(t, startIDP(t))
+			n := 0
+			start := func(client string) *http.Response {
+				n++
+				return gates[n%len(gates)].startFrom(client)
+			}
+			admitted := 0
+			burst := func(clients func(i int) string) {
+				t.Helper()
+				for i := range 30 {
+					wantStatus(t, start(clients(i)), http.StatusFound)
+					admitted++
+				}
+			}
+			refused := func(client string) {
+				t.Helper()
+				resp := start(client)
+				if got := resp.Header.Get("Retry-After"); got == "" || got == "0" {
+					t.Errorf("%s over the limit: Retry-After %q; want whole seconds, at least 1", client, got)
+				}
+				for _, c := range resp.Cookies() {
+					if strings.Contains(c.Name, "gate_oidc") {
+						t.Errorf("%s over the limit got a binding cookie", client)
+					}
+				}
+				wantRefusalPage(t, resp, http.StatusTooManyRequests)
+			}
+
+			burst(func(int) string { return "203.0.113.7" })
+			refused("203.0.113.7")
+			wantStatus(t, start("203.0.113.8"), http.StatusFound)
+			admitted++
+			// One /64 is one client, whatever its addresses.
+			burst(func(i int) string { return fmt.Sprintf("2001:db8:1:2::%x", i+1) })
+			refused("2001:db8:1:2:ffff::1")
+			wantStatus(t, start("2001:db8:1:3::1"), http.StatusFound)
+			admitted++
+			if got := states(); got != -1 && got != admitted {
+				t.Errorf("%d flow records stored; want %d, one per admitted start", got, admitted)
+			}
+			if advance != nil {
+				// 30 a minute: one more every 2 s.
+				advance(2 * time.Second)
+				wantStatus(t, start("203.0.113.7"), http.StatusFound)
+				refused("203.0.113.7")
+			}
+			var limited []string
+			for _, g := range gates {
+				limited = append(limited, metricValue(t, g, `gate_oidc_logins_total{provider="corp",result="rate_limited"}`))
+			}
+			if !slices.ContainsFunc(limited, func(v string) bool { return v != "" && v != "0" }) {
+				t.Errorf("rate_limited metric = %q on the instances; want the refusals counted", limited)
+			}
+		})
+	}
+}
+
+// Start counters that cannot be reached fail the start closed (503, no
+// binding, nothing stored): one Redis outage must not lift the bound.
+func TestOIDCStartLimitUnreachable(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	e := newOIDCEnv(t, startIDP(t), nil, envOpts{limiter: ratelimit.NewRedis(client, "gate:")})
+	resp := e.startFrom("203.0.113.7")
+	wantRefusalPage(t, resp, http.StatusServiceUnavailable)
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("a start refused for want of its counter set cookies %v", resp.Cookies())
+	}
 }
