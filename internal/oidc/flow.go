@@ -20,7 +20,7 @@ import (
 // stateRecord is what the store keeps of a sign-in between start and
 // callback. It is stored under a keyed hash of the state, so the state
 // itself, which travels through the browser and the provider, is not in
-// the store.
+// the store, and sealed (sealRecord), so nor is any of this.
 type stateRecord struct {
 	Provider string `json:"p"`
 	// Verifier is the PKCE code verifier; the provider got its S256
