@@ -156,3 +156,30 @@ func TestKeysFetchBounded(t *testing.T) {
 		t.Errorf("a valid logout token after the forgeries: %v", err)
 	}
 }
+
+// New refuses a provider without both keys at their length: its states
+// would be stored unsealed, or named under a short key.
+func TestNewNeedsKeys(t *testing.T) {
+	cfg := config.OIDCProvider{ID: "corp", Name: "Corp", Issuer: "https://sso.example.net", ClientID: "gate", ClientSecret: "s"}
+	k32 := make([]byte, 32)
+	tests := []struct {
+		name         string
+		key, sealKey []byte
+		wantErr      bool
+	}{
+		{"both", k32, k32, false},
+		{"no_key", nil, k32, true},
+		{"short_key", k32[:16], k32, true},
+		{"no_seal_key", k32, nil, true},
+		{"short_seal_key", k32, k32[:16], true},
+		{"long_seal_key", k32, make([]byte, 64), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: tt.key, SealKey: tt.sealKey})
+			if got := err != nil; got != tt.wantErr {
+				t.Errorf("New: %v; want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
