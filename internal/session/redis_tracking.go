@@ -1,0 +1,377 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// invalidateChannel is where Redis sends tracking invalidations to a
+// RESP2 client.
+const invalidateChannel = "__redis__:invalidate"
+
+const (
+	// pingEvery is how long a stream waits for a message before it pings;
+	// deadAfter how long a ping may go unanswered before the stream is
+	// taken for lost. A connection cut without a reset (a partition) is
+	// noticed within deadAfter+pingEvery; a closed one at once.
+	pingEvery = 500 * time.Millisecond
+	deadAfter = time.Second
+	// Reconnection back-off bounds.
+	minBackoff = 20 * time.Millisecond
+	maxBackoff = 2 * time.Second
+	// clusterRefresh is how often a Cluster's masters are listed, so that
+	// a new master (a failover, a resharding) gets its stream.
+	clusterRefresh = time.Second
+)
+
+// errRestarted ends a stream whose master may have changed.
+var errRestarted = errors.New("session cache: invalidation stream restarted: the master may have changed")
+
+// CacheOptions turns on the Redis store's local cache.
+type CacheOptions struct {
+	// MaxEntries bounds the sessions held (session.redis.local_cache.max_entries).
+	MaxEntries int
+	// StreamClient builds the client of one invalidation stream, with
+	// onConnect as its OnConnect hook: for addr "" the one master of a
+	// single server or a Sentinel deployment (following failovers), else
+	// the Cluster master at addr. The stream owns the client.
+	StreamClient func(addr string, onConnect func(context.Context, *redis.Conn) error) redis.UniversalClient
+	// OnStream, when set, is told each time a stream comes up or goes
+	// down, with the reason.
+	OnStream func(addr string, up bool, err error)
+}
+
+// tracker keeps the local cache exact with Redis's server-assisted
+// invalidation: one connection per master runs
+//
+//	CLIENT ID
+//	CLIENT TRACKING ON REDIRECT <its own id> BCAST PREFIX <prefix>{
+//	SUBSCRIBE __redis__:invalidate
+//
+// (RESP2: a connection may redirect its invalidations to itself), and
+// Redis then names on it every key under "<prefix>{" that changes: records
+// and indexes, written at login, logout and revocation, and removed by
+// expiry, eviction or FLUSHDB/FLUSHALL (a flush arrives as a null
+// message, which go-redis 9.23 reads as an error: the stream restarts, and
+// the cache is emptied, as a flush asks). Activity write-backs go to keys
+// outside the prefix and cause no traffic.
+//
+// The cache is in use only while every stream is subscribed. A stream that
+// breaks (connection closed or killed, no answer to a ping, Redis
+// restarted) empties the cache at once and it stays bypassed until the
+// stream has reconnected and Redis has confirmed the subscription.
+//
+// Sentinel: the stream's client asks the sentinels for the master on every
+// dial. Sentinel itself kills the pub/sub connections of a demoted master
+// (CLIENT KILL TYPE pubsub, part of its reconfiguration), and the store's
+// own client dialling a new address restarts the stream too (dialWatch),
+// whichever comes first. Cluster: a stream per master, the masters listed
+// every clusterRefresh; a change of masters restarts the streams.
+type tracker struct {
+	cache     *localCache
+	prefix    string // tracked: "<prefix>{"
+	newClient func(addr string, onConnect func(context.Context, *redis.Conn) error) redis.UniversalClient
+	onStream  func(addr string, up bool, err error)
+	// cluster lists the masters; nil for one master.
+	cluster *redis.ClusterClient
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	streams map[string]*stream
+}
+
+// stream is the invalidation connection to one master.
+type stream struct {
+	addr   string
+	client redis.UniversalClient
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	ps      *redis.PubSub // the live subscription, for restart to close
+	stopped bool
+	up      bool // guarded by tracker.mu
+}
+
+func newTracker(c *localCache, prefix string, opts *CacheOptions, main redis.UniversalClient) *tracker {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tracker{
+		cache:     c,
+		prefix:    prefix + "{",
+		newClient: opts.StreamClient,
+		onStream:  opts.OnStream,
+		ctx:       ctx,
+		cancel:    cancel,
+		streams:   map[string]*stream{},
+	}
+	switch m := main.(type) {
+	case *redis.ClusterClient:
+		t.cluster = m
+		t.wg.Go(t.followCluster)
+	default:
+		main.AddHook(&dialWatch{t: t})
+		t.mu.Lock()
+		t.start("")
+		t.mu.Unlock()
+	}
+	return t
+}
+
+// onConnect turns tracking on for a new stream connection, before it
+// subscribes.
+func (t *tracker) onConnect(ctx context.Context, cn *redis.Conn) error {
+	id, err := cn.ClientID(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("session cache: CLIENT ID: %w", err)
+	}
+	if err := cn.Do(ctx, "CLIENT", "TRACKING", "ON", "REDIRECT", id, "BCAST", "PREFIX", t.prefix).Err(); err != nil {
+		return fmt.Errorf("session cache: CLIENT TRACKING: %w", err)
+	}
+	return nil
+}
+
+// start runs a stream to addr; t.mu is held.
+func (t *tracker) start(addr string) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	st := &stream{addr: addr, client: t.newClient(addr, t.onConnect), cancel: cancel}
+	t.streams[addr] = st
+	t.cache.setUp(false)
+	t.wg.Go(func() { t.run(ctx, st) })
+}
+
+// stop ends a stream; t.mu is held. The cache goes down with it, until
+// the set of streams is whole and up again.
+func (t *tracker) stop(st *stream) {
+	delete(t.streams, st.addr)
+	st.cancel()
+	st.mu.Lock()
+	st.stopped = true
+	st.mu.Unlock()
+	st.closeSubscription()
+	t.cache.setUp(false)
+}
+
+// report records whether st is subscribed, and the cache is up when every
+// stream is.
+func (t *tracker) report(st *stream, up bool, err error) {
+	t.mu.Lock()
+	if t.streams[st.addr] != st {
+		t.mu.Unlock()
+		return // stopped
+	}
+	changed := st.up != up
+	st.up = up
+	all := len(t.streams) > 0
+	for _, s := range t.streams {
+		all = all && s.up
+	}
+	t.cache.setUp(all)
+	t.mu.Unlock()
+	if changed && t.onStream != nil {
+		t.onStream(st.addr, up, err)
+	}
+}
+
+// restartAll drops every stream's subscription: the master may have
+// changed under it (dialWatch).
+func (t *tracker) restartAll() {
+	t.mu.Lock()
+	streams := make([]*stream, 0, len(t.streams))
+	for _, st := range t.streams {
+		streams = append(streams, st)
+	}
+	t.mu.Unlock()
+	for _, st := range streams {
+		t.report(st, false, errRestarted)
+		st.closeSubscription()
+	}
+}
+
+// run keeps st subscribed until ctx ends, reconnecting with back-off.
+func (t *tracker) run(ctx context.Context, st *stream) {
+	defer st.client.Close()
+	delay := minBackoff
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := t.subscribe(ctx, st)
+		t.report(st, false, err)
+		if time.Since(began) > maxBackoff {
+			delay = minBackoff // it was up a while: this is a new outage
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxBackoff)
+	}
+}
+
+// subscribe runs one subscription of st until it fails.
+func (t *tracker) subscribe(ctx context.Context, st *stream) error {
+	ps := st.client.Subscribe(ctx)
+	if !st.setSubscription(ps) {
+		return ps.Close()
+	}
+	defer st.closeSubscription()
+	if err := ps.Subscribe(ctx, invalidateChannel); err != nil {
+		return err
+	}
+	var pinged time.Time // when the unanswered ping left; zero if none
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
+				return err
+			}
+			if !pinged.IsZero() {
+				if time.Since(pinged) > deadAfter {
+					return fmt.Errorf("session cache: invalidation stream: no answer to a ping within %v", deadAfter)
+				}
+				continue
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return err
+			}
+			pinged = time.Now()
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" && m.Channel == invalidateChannel {
+				t.report(st, true, nil)
+			}
+		case *redis.Message:
+			if m.Channel == invalidateChannel {
+				t.cache.invalidate(m.PayloadSlice)
+			}
+		case *redis.Pong:
+			pinged = time.Time{}
+		}
+	}
+}
+
+// setSubscription makes ps the one restart closes; false if the stream
+// was stopped meanwhile.
+func (st *stream) setSubscription(ps *redis.PubSub) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopped {
+		return false
+	}
+	st.ps = ps
+	return true
+}
+
+// closeSubscription ends the live subscription, if any; the stream
+// reconnects unless stopped.
+func (st *stream) closeSubscription() {
+	st.mu.Lock()
+	ps := st.ps
+	st.ps = nil
+	st.mu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
+	}
+}
+
+// followCluster keeps a stream on every master of the Cluster.
+func (t *tracker) followCluster() {
+	tick := time.NewTicker(clusterRefresh)
+	defer tick.Stop()
+	for {
+		t.refreshCluster()
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// refreshCluster starts and stops streams to match the Cluster's masters.
+// A listing that fails changes nothing: the streams report for
+// themselves.
+func (t *tracker) refreshCluster() {
+	ctx, cancel := context.WithTimeout(t.ctx, clusterRefresh)
+	defer cancel()
+	slots, err := t.cluster.ClusterSlots(ctx).Result()
+	if err != nil {
+		return
+	}
+	var masters []string
+	for _, s := range slots {
+		if len(s.Nodes) > 0 && !slices.Contains(masters, s.Nodes[0].Addr) {
+			masters = append(masters, s.Nodes[0].Addr)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ctx.Err() != nil {
+		return
+	}
+	for addr, st := range t.streams {
+		if !slices.Contains(masters, addr) {
+			t.stop(st)
+		}
+	}
+	for _, addr := range masters {
+		if t.streams[addr] == nil {
+			t.start(addr)
+		}
+	}
+}
+
+// close stops every stream and waits for them.
+func (t *tracker) close() {
+	t.mu.Lock()
+	t.cancel()
+	for _, st := range t.streams {
+		t.stop(st)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+// dialWatch is a hook on the store's own client: when it dials an address
+// other than the one it last dialled, the master has changed (a Sentinel
+// failover), and the streams, which may still listen to the old master,
+// restart.
+type dialWatch struct {
+	t    *tracker
+	mu   sync.Mutex
+	last string
+}
+
+func (w *dialWatch) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil || c == nil || c.RemoteAddr() == nil {
+			return c, err
+		}
+		remote := c.RemoteAddr().String()
+		w.mu.Lock()
+		moved := w.last != "" && w.last != remote
+		w.last = remote
+		w.mu.Unlock()
+		if moved {
+			w.t.restartAll()
+		}
+		return c, nil
+	}
+}
+
+func (w *dialWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (w *dialWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
