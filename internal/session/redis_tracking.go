@@ -43,6 +43,12 @@ type CacheOptions struct {
 	// single server or a Sentinel deployment (following failovers), else
 	// the Cluster master at addr. The stream owns the client.
 	StreamClient func(addr string, onConnect func(context.Context, *redis.Conn) error) redis.UniversalClient
+	// WatchMaster, when set, follows the master's switches (Sentinel):
+	// it runs until ctx ends and calls report(true) while it watches,
+	// report(false) when it stops watching and on every switch. The cache
+	// is up only while it watches, and every report(false) restarts the
+	// streams, which may listen to a master that is one no more.
+	WatchMaster func(ctx context.Context, report func(watching bool))
 	// OnStream, when set, is told each time a stream comes up or goes
 	// down, with the reason.
 	OnStream func(addr string, up bool, err error)
@@ -88,6 +94,14 @@ type tracker struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream
+	// watching is whether WatchMaster watches; true without one.
+	watching bool
+	// With a master that moves (WatchMaster), the cache is up only while
+	// the streams listen to the server the store's own client last
+	// dialled, mainAddr: a read from a former master could fill the cache
+	// with what the new master's stream will never invalidate.
+	matchAddr bool
+	mainAddr  string
 }
 
 // stream is the invalidation connection to one master.
@@ -99,7 +113,8 @@ type stream struct {
 	mu      sync.Mutex
 	ps      *redis.PubSub // the live subscription, for restart to close
 	stopped bool
-	up      bool // guarded by tracker.mu
+	up      bool   // guarded by tracker.mu
+	remote  string // the server the stream last dialled; guarded by tracker.mu
 }
 
 func newTracker(c *localCache, prefix string, opts *CacheOptions, main redis.UniversalClient) *tracker {
@@ -112,13 +127,18 @@ func newTracker(c *localCache, prefix string, opts *CacheOptions, main redis.Uni
 		ctx:       ctx,
 		cancel:    cancel,
 		streams:   map[string]*stream{},
+		watching:  opts.WatchMaster == nil,
+		matchAddr: opts.WatchMaster != nil,
+	}
+	if opts.WatchMaster != nil {
+		t.wg.Go(func() { opts.WatchMaster(ctx, t.watched) })
 	}
 	switch m := main.(type) {
 	case *redis.ClusterClient:
 		t.cluster = m
 		t.wg.Go(t.followCluster)
 	default:
-		main.AddHook(&dialWatch{t: t})
+		main.AddHook(&dialWatch{dialled: t.mainDialled})
 		t.mu.Lock()
 		t.start("")
 		t.mu.Unlock()
@@ -143,6 +163,7 @@ func (t *tracker) onConnect(ctx context.Context, cn *redis.Conn) error {
 func (t *tracker) start(addr string) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	st := &stream{addr: addr, client: t.newClient(addr, t.onConnect), cancel: cancel}
+	st.client.AddHook(&dialWatch{dialled: func(remote string) { t.streamDialled(st, remote) }})
 	t.streams[addr] = st
 	t.cache.setUp(false)
 	t.wg.Go(func() { t.run(ctx, st) })
@@ -170,14 +191,53 @@ func (t *tracker) report(st *stream, up bool, err error) {
 	}
 	changed := st.up != up
 	st.up = up
-	all := len(t.streams) > 0
-	for _, s := range t.streams {
-		all = all && s.up
-	}
-	t.cache.setUp(all)
+	t.settle()
 	t.mu.Unlock()
 	if changed && t.onStream != nil {
 		t.onStream(st.addr, up, err)
+	}
+}
+
+// settle puts the cache up when every stream is up and the master is
+// watched, down otherwise; t.mu is held.
+func (t *tracker) settle() {
+	all := len(t.streams) > 0 && t.watching
+	for _, s := range t.streams {
+		all = all && s.up && (!t.matchAddr || s.remote == t.mainAddr)
+	}
+	t.cache.setUp(all)
+}
+
+// watched is WatchMaster's report: a switch, or a watch that stopped, may
+// leave the streams on a former master, so they restart.
+func (t *tracker) watched(watching bool) {
+	t.mu.Lock()
+	t.watching = watching
+	t.settle()
+	t.mu.Unlock()
+	if !watching {
+		t.restartAll()
+	}
+}
+
+// streamDialled records the server a stream connects to.
+func (t *tracker) streamDialled(st *stream, remote string) {
+	t.mu.Lock()
+	st.remote = remote
+	t.settle()
+	t.mu.Unlock()
+}
+
+// mainDialled records the server the store's own client connects to. A
+// new one means the master moved: the streams restart.
+func (t *tracker) mainDialled(remote string) {
+	t.mu.Lock()
+	moved := t.mainAddr != "" && t.mainAddr != remote
+	t.mainAddr = remote
+	t.settle()
+	t.mu.Unlock()
+	if moved {
+		t.restartAll()
 	}
 }
 
@@ -342,31 +402,18 @@ func (t *tracker) close() {
 	t.wg.Wait()
 }
 
-// dialWatch is a hook on the store's own client: when it dials an address
-// other than the one it last dialled, the master has changed (a Sentinel
-// failover), and the streams, which may still listen to the old master,
-// restart.
+// dialWatch tells dialled the server of every connection a client opens.
 type dialWatch struct {
-	t    *tracker
-	mu   sync.Mutex
-	last string
+	dialled func(remote string)
 }
 
 func (w *dialWatch) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := next(ctx, network, addr)
-		if err != nil || c == nil || c.RemoteAddr() == nil {
-			return c, err
+		if err == nil && c != nil && c.RemoteAddr() != nil {
+			w.dialled(c.RemoteAddr().String())
 		}
-		remote := c.RemoteAddr().String()
-		w.mu.Lock()
-		moved := w.last != "" && w.last != remote
-		w.last = remote
-		w.mu.Unlock()
-		if moved {
-			w.t.restartAll()
-		}
-		return c, nil
+		return c, err
 	}
 }
 
