@@ -128,6 +128,8 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		// health feeds the store's up gauge and outage counter; nil for
 		// the memory store, which is always up.
 		health gatehttp.StoreHealth
+		// cacheStats feeds the local cache's metrics; nil without it.
+		cacheStats func() gatehttp.CacheStats
 	)
 	if rc := cfg.Session.Redis; rc != nil {
 		r, err := openRedis(*rc, st.redis, st.keys, log)
@@ -136,6 +138,12 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		}
 		closers = append(closers, r.stop)
 		store, creds, limiter, health = r.store, r.creds, r.limits, r.health
+		if rc.LocalCache.Enabled {
+			cacheStats = func() gatehttp.CacheStats {
+				c := r.store.CacheStats()
+				return gatehttp.CacheStats{Hits: c.Hits, Misses: c.Misses, Invalidations: c.Invalidations, Flushes: c.Flushes, Entries: c.Entries, Up: c.Up}
+			}
+		}
 		if reg, err = newRegulator(cfg, r.counters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
@@ -155,6 +163,9 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 	if cfg.Metrics.Enabled {
 		metrics = gatehttp.NewMetrics(activeSessions)
 		metrics.SetStoreHealth(health)
+		if cacheStats != nil {
+			metrics.SetSessionCache(cacheStats)
+		}
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:       store,

@@ -1,11 +1,11 @@
 package session_test
 
 import (
-	"os"
 	"context"
 	"errors"
 	"flag"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
