@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,11 +98,12 @@ type tracker struct {
 	// watching is whether WatchMaster watches; true without one.
 	watching bool
 	// With a master that moves (WatchMaster), the cache is up only while
-	// the streams listen to the server the store's own client last
-	// dialled, mainAddr: a read from a former master could fill the cache
-	// with what the new master's stream will never invalidate.
+	// every connection the store's own client holds open (mainConns, by
+	// server) goes to the server the stream listens to: a read from a
+	// former master could fill the cache with what the new master's stream
+	// will never invalidate.
 	matchAddr bool
-	mainAddr  string
+	mainConns map[string]int
 }
 
 // stream is the invalidation connection to one master.
@@ -129,6 +131,7 @@ func newTracker(c *localCache, prefix string, opts *CacheOptions, main redis.Uni
 		streams:   map[string]*stream{},
 		watching:  opts.WatchMaster == nil,
 		matchAddr: opts.WatchMaster != nil,
+		mainConns: map[string]int{},
 	}
 	if opts.WatchMaster != nil {
 		t.wg.Go(func() { opts.WatchMaster(ctx, t.watched) })
@@ -138,7 +141,11 @@ func newTracker(c *localCache, prefix string, opts *CacheOptions, main redis.Uni
 		t.cluster = m
 		t.wg.Go(t.followCluster)
 	default:
-		main.AddHook(&dialWatch{dialled: t.mainDialled})
+		w := &dialWatch{dialled: t.mainDialled}
+		if t.matchAddr {
+			w.closed = t.mainClosed
+		}
+		main.AddHook(w)
 		t.mu.Lock()
 		t.start("")
 		t.mu.Unlock()
@@ -203,7 +210,7 @@ func (t *tracker) report(st *stream, up bool, err error) {
 func (t *tracker) settle() {
 	all := len(t.streams) > 0 && t.watching
 	for _, s := range t.streams {
-		all = all && s.up && (!t.matchAddr || s.remote == t.mainAddr)
+		all = all && s.up && (!t.matchAddr || t.mainOnly(s.remote))
 	}
 	t.cache.setUp(all)
 }
@@ -228,17 +235,42 @@ func (t *tracker) streamDialled(st *stream, remote string) {
 	t.mu.Unlock()
 }
 
-// mainDialled records the server the store's own client connects to. A
-// new one means the master moved: the streams restart.
+// mainOnly reports whether the store's client holds connections to
+// remote and to no other server; t.mu is held.
+func (t *tracker) mainOnly(remote string) bool {
+	for addr, n := range t.mainConns {
+		if n > 0 && addr != remote {
+			return false
+		}
+	}
+	return t.mainConns[remote] > 0
+}
+
+// mainDialled records a connection of the store's own client. One to a
+// server the stream does not listen to means the master moved: the
+// streams restart.
 func (t *tracker) mainDialled(remote string) {
 	t.mu.Lock()
-	moved := t.mainAddr != "" && t.mainAddr != remote
-	t.mainAddr = remote
+	t.mainConns[remote]++
+	moved := false
+	for _, s := range t.streams {
+		moved = moved || t.matchAddr && s.remote != "" && s.remote != remote
+	}
 	t.settle()
 	t.mu.Unlock()
 	if moved {
 		t.restartAll()
 	}
+}
+
+// mainClosed records the end of a connection of the store's own client.
+func (t *tracker) mainClosed(remote string) {
+	t.mu.Lock()
+	if t.mainConns[remote]--; t.mainConns[remote] <= 0 {
+		delete(t.mainConns, remote)
+	}
+	t.settle()
+	t.mu.Unlock()
 }
 
 // restartAll drops every stream's subscription: the master may have
@@ -402,20 +434,52 @@ func (t *tracker) close() {
 	t.wg.Wait()
 }
 
-// dialWatch tells dialled the server of every connection a client opens.
+// dialWatch tells dialled the server of every connection a client opens,
+// and closed, when set, when it is closed.
 type dialWatch struct {
-	dialled func(remote string)
+	dialled, closed func(remote string)
 }
 
 func (w *dialWatch) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := next(ctx, network, addr)
-		if err == nil && c != nil && c.RemoteAddr() != nil {
-			w.dialled(c.RemoteAddr().String())
+		if err != nil || c == nil || c.RemoteAddr() == nil {
+			return c, err
 		}
-		return c, err
+		remote := c.RemoteAddr().String()
+		w.dialled(remote)
+		if w.closed == nil {
+			return c, nil
+		}
+		wc := &watchedConn{Conn: c}
+		wc.closed = func() { w.closed(remote) }
+		if sc, ok := c.(syscall.Conn); ok {
+			// go-redis checks idle connections through the descriptor.
+			return &watchedSyscallConn{watchedConn: wc, sc: sc}, nil
+		}
+		return wc, nil
 	}
 }
+
+// watchedConn reports its Close, once.
+type watchedConn struct {
+	net.Conn
+	once   sync.Once
+	closed func()
+}
+
+func (c *watchedConn) Close() error {
+	c.once.Do(c.closed)
+	return c.Conn.Close()
+}
+
+// watchedSyscallConn is a watchedConn that keeps its descriptor visible.
+type watchedSyscallConn struct {
+	*watchedConn
+	sc syscall.Conn
+}
+
+func (c *watchedSyscallConn) SyscallConn() (syscall.RawConn, error) { return c.sc.SyscallConn() }
 
 func (w *dialWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 
