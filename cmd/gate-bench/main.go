@@ -39,7 +39,7 @@ type options struct {
 	// cacheSessions is how many sessions the cached-session memory
 	// report fills the local cache with.
 	cacheSessions int
-	profile        string
+	profile       string
 	// baseline is another gate binary run beside this tree's build.
 	baseline string
 	// logins is the number of clients of the login burst, 0 for none.

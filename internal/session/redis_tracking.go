@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -396,14 +397,16 @@ func (t *tracker) followCluster() {
 func (t *tracker) refreshCluster() {
 	ctx, cancel := context.WithTimeout(t.ctx, clusterRefresh)
 	defer cancel()
-	slots, err := t.cluster.ClusterSlots(ctx).Result()
+	shards, err := t.cluster.ClusterShards(ctx).Result()
 	if err != nil {
 		return
 	}
 	var masters []string
-	for _, s := range slots {
-		if len(s.Nodes) > 0 && !slices.Contains(masters, s.Nodes[0].Addr) {
-			masters = append(masters, s.Nodes[0].Addr)
+	for _, sh := range shards {
+		for _, n := range sh.Nodes {
+			if addr := nodeAddr(n); n.Role == "master" && len(sh.Slots) > 0 && !slices.Contains(masters, addr) {
+				masters = append(masters, addr)
+			}
 		}
 	}
 	t.mu.Lock()
@@ -421,6 +424,20 @@ func (t *tracker) refreshCluster() {
 			t.start(addr)
 		}
 	}
+}
+
+// nodeAddr is where a Cluster node takes clients: its plain port, or its
+// TLS port when it has no plain one.
+func nodeAddr(n redis.Node) string {
+	host := n.Endpoint
+	if host == "" || host == "?" {
+		host = n.IP
+	}
+	port := n.Port
+	if port == 0 {
+		port = n.TLSPort
+	}
+	return net.JoinHostPort(host, strconv.FormatInt(port, 10))
 }
 
 // close stops every stream and waits for them.
