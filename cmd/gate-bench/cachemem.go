@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
+	"strconv"
 	"time"
 
 	"gate/internal/config"
@@ -82,7 +84,15 @@ func cachedStore(addr string, n int) (*session.Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := config.Redis{URL: "redis://" + addr, Timeout: 5 * time.Second, SessionPrefix: "cachebench:session:"}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, err
+	}
+	rc := config.Redis{Host: host, Port: p, Timeout: 5 * time.Second, SessionPrefix: "cachebench:session:"}
 	client, plan, err := redisconn.New(rc)
 	if err != nil {
 		return nil, err
