@@ -577,3 +577,42 @@ func TestRedisCacheSentinelFailover(t *testing.T) {
 		mustHit(t, b, recs[0].ID)
 	}
 }
+
+// TestRedisCacheTLS runs the invalidation stream over TLS, on a single
+// server and on every master of a Cluster: a logout on A is refused on B.
+func TestRedisCacheTLS(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func(t testing.TB) config.Redis
+	}{
+		{"single", func(t testing.TB) config.Redis {
+			c := redistest.Config()
+			c.Host, c.Port = hostPort(tlsServer(t))
+			c.TLS = tlsSection(certs(t))
+			c.TLS.ServerName = redistest.ServerName
+			return c
+		}},
+		{"cluster", func(t testing.TB) config.Redis {
+			c := redistest.Config()
+			c.URL = "rediss+cluster://" + tlsCluster(t).Addrs[0]
+			c.TLS = tlsSection(certs(t))
+			return c
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := tt.cfg(t)
+			a, b := cachedPair(t, &cfg)
+			id := newIdentity()
+			for range 5 {
+				rec := id.session(t, a, time.Now(), false)
+				mustHit(t, b, rec.ID)
+				if err := a.Delete(ctx, rec.ID); err != nil {
+					t.Fatal(err)
+				}
+				waitRefused(t, b, rec.ID, "a logout on A")
+			}
+		})
+	}
+}
