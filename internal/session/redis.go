@@ -209,9 +209,11 @@ type RedisOptions struct {
 // same Redis, prefix and secret: sessions survive restarts, and a login
 // or logout on one instance holds on all at once.
 //
-// The common path, Get, is one GET, pipelined with the GETs of concurrent
-// decisions (see getBatcher). Touch, Create, Delete and DeleteUser
-// are one script each (EVALSHA). Any Redis failure is returned as an
+// The common path, Get, is answered from the local cache when one is
+// configured and holds the session, else it is one MGET (record and
+// activity), pipelined with the reads of concurrent decisions (see
+// getBatcher). Touch, Create, Delete and DeleteUser are one script each
+// (EVALSHA). Any Redis failure is returned as an
 // error, never as ErrNotFound, so callers fail closed.
 type Redis struct {
 	client  redis.UniversalClient

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	// maxBatch bounds the GETs one pipeline carries.
+	// maxBatch bounds the reads one pipeline carries.
 	maxBatch = 128
 	// maxPipelines bounds the pipelines in flight. One keeps batches
 	// deepest: what queues while it is out leaves together next (on two
@@ -49,9 +49,9 @@ type getBatcher struct {
 	wg     sync.WaitGroup
 }
 
-// getCall is one queued GET. done is buffered, so a worker never blocks on
+// getCall is one queued read. done is buffered, so a worker never blocks on
 // a caller that stopped waiting. timer bounds the caller's wait; it stays
-// with the call, so that a GET allocates no timer.
+// with the call, so that a read allocates no timer.
 type getCall struct {
 	key, activity string
 	val, act      string
@@ -61,11 +61,11 @@ type getCall struct {
 	timer         *time.Timer
 }
 
-// errNoAnswer is a GET's error when Redis did not answer within the
+// errNoAnswer is a read's error when Redis did not answer within the
 // timeout.
 var errNoAnswer = errors.New("no answer within session.redis.timeout")
 
-// newGetBatcher starts up to poolSize workers on client; a GET waits at
+// newGetBatcher starts up to poolSize workers on client; a read waits at
 // most timeout.
 func newGetBatcher(client redis.UniversalClient, poolSize int, timeout time.Duration) *getBatcher {
 	workers := maxPipelines // go-redis's default pool holds 10 per CPU
