@@ -70,6 +70,10 @@ func (p *Plan) watchOne(ctx context.Context, addr string, report func(bool)) {
 	defer c.Close()
 	ps := c.Subscribe(ctx, "+switch-master")
 	defer ps.Close()
+	// A receive waits on its read deadline, not on ctx: closing the
+	// subscription ends it at once.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
 	if _, err := ps.Receive(ctx); err != nil {
 		return
 	}
