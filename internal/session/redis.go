@@ -446,11 +446,11 @@ func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	key := r.recordKey(tag, id)
 	now := r.now()
-	if s, ok := r.cache.get(key, id, now); ok {
+	if s, ok := r.cache.get(tag, id, now); ok {
 		return s, nil
 	}
+	key := r.recordKey(tag, id)
 	fill := r.cache.begin(key)
 	s, err := r.read(ctx, key, id, now)
 	if err == nil {

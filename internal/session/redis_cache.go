@@ -48,9 +48,13 @@ type localCache struct {
 
 // cacheShard holds the entries whose user tag hashes to it, so that the
 // sessions of one user, which DeleteUser drops together, share a shard.
+// The tag is in both the session id and the record key, so a hit, which
+// knows the id, needs no keyed hash to find its shard or its entry, and an
+// invalidation, which names the key, finds the id through keys.
 type cacheShard struct {
 	mu      sync.RWMutex
-	entries map[string]*Session // by record key
+	entries map[string]cacheEntry // by session id
+	keys    map[string]string     // record key: session id
 	// gen moves on every invalidation or drop in the shard; written under
 	// mu, read without it by begin.
 	gen          atomic.Uint64
@@ -72,6 +76,12 @@ type CacheStats struct {
 	Up bool
 }
 
+// cacheEntry is one cached session and its record key.
+type cacheEntry struct {
+	s   *Session
+	key string
+}
+
 func newLocalCache(prefix string, maxEntries int) *localCache {
 	c := &localCache{
 		prefix:   prefix,
@@ -79,7 +89,8 @@ func newLocalCache(prefix string, maxEntries int) *localCache {
 		seed:     maphash.MakeSeed(),
 	}
 	for i := range c.shards {
-		c.shards[i].entries = make(map[string]*Session)
+		c.shards[i].entries = make(map[string]cacheEntry)
+		c.shards[i].keys = make(map[string]string)
 	}
 	return c
 }
@@ -109,22 +120,19 @@ func (c *localCache) shardOf(key string) *cacheShard {
 	return c.shardOfTag(tag)
 }
 
-// get returns the cached session under key for id when the stream is up
-// and the copy is live by its own deadlines. A copy past its inactivity
+// get returns the cached session id of user tag when the stream is up and
+// the copy is live by its own deadlines. A copy past its inactivity
 // deadline is a miss, not an end: other instances may have written later
 // activity, which does not reach this copy, so Redis decides.
-func (c *localCache) get(key, id string, now time.Time) (*Session, bool) {
+func (c *localCache) get(tag, id string, now time.Time) (*Session, bool) {
 	if c == nil || !c.up.Load() {
 		return nil, false
 	}
-	sh := c.shardOf(key)
-	if sh == nil {
-		return nil, false
-	}
+	sh := c.shardOfTag(tag)
 	sh.mu.RLock()
-	s := sh.entries[key]
+	s := sh.entries[id].s
 	sh.mu.RUnlock()
-	if s == nil || s.ID != id || s.Expired(now) {
+	if s == nil || s.Expired(now) {
 		sh.misses.Add(1)
 		return nil, false
 	}
@@ -166,15 +174,17 @@ func (c *localCache) put(t fillToken, key, id string, s *Session) {
 	if !c.up.Load() || c.epoch.Load() != t.epoch || sh.gen.Load() != t.gen {
 		return
 	}
-	if _, held := sh.entries[key]; !held && len(sh.entries) >= c.perShard {
+	if _, held := sh.entries[id]; !held && len(sh.entries) >= c.perShard {
 		// Go starts each map iteration at a random entry: evicting the
 		// first one met is random eviction at a constant cost.
-		for k := range sh.entries {
-			delete(sh.entries, k)
+		for victim, e := range sh.entries {
+			delete(sh.entries, victim)
+			delete(sh.keys, e.key)
 			break
 		}
 	}
-	sh.entries[key] = s
+	sh.entries[id] = cacheEntry{s: s, key: key}
+	sh.keys[key] = id
 }
 
 // touched moves a cached copy's activity forward to at, after this
@@ -189,10 +199,14 @@ func (c *localCache) touched(key string, at time.Time) {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if s := sh.entries[key]; s != nil && at.After(s.LastActivity) {
-		moved := *s // cached records are shared read-only: replace, never change
+	id, ok := sh.keys[key]
+	if !ok {
+		return
+	}
+	if e := sh.entries[id]; at.After(e.s.LastActivity) {
+		moved := *e.s // cached records are shared read-only: replace, never change
 		moved.LastActivity = at
-		sh.entries[key] = &moved
+		sh.entries[id] = cacheEntry{s: &moved, key: key}
 	}
 }
 
@@ -204,7 +218,10 @@ func (c *localCache) drop(key string) {
 	}
 	if sh := c.shardOf(key); sh != nil {
 		sh.mu.Lock()
-		delete(sh.entries, key)
+		if id, ok := sh.keys[key]; ok {
+			delete(sh.entries, id)
+			delete(sh.keys, key)
+		}
 		sh.gen.Add(1)
 		sh.mu.Unlock()
 	}
@@ -215,12 +232,12 @@ func (c *localCache) dropTag(tag string) {
 	if c == nil {
 		return
 	}
-	slot := c.prefix + "{" + tag + "}:"
 	sh := c.shardOfTag(tag)
 	sh.mu.Lock()
-	for k := range sh.entries {
-		if strings.HasPrefix(k, slot) {
-			delete(sh.entries, k)
+	for id, e := range sh.entries {
+		if strings.HasPrefix(id, tag) {
+			delete(sh.entries, id)
+			delete(sh.keys, e.key)
 		}
 	}
 	sh.gen.Add(1)
@@ -247,6 +264,7 @@ func (c *localCache) flush() {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		clear(sh.entries)
+		clear(sh.keys)
 		sh.mu.Unlock()
 	}
 }
