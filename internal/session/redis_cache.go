@@ -244,9 +244,10 @@ func (c *localCache) dropTag(tag string) {
 	sh.mu.Unlock()
 }
 
-// invalidate handles keys named by the invalidation stream. Keys that are
-// no record (the index, keys of other prefixes) are not cached, and their
-// shard needs no voiding: each change of a record names the record too.
+// invalidate handles keys named by the invalidation stream. A user's
+// index is handled like a record of the user: nothing is held under it,
+// and voiding its shard's reads in flight costs a re-read at most. Keys of
+// no user (another prefix) change nothing.
 func (c *localCache) invalidate(keys []string) {
 	for _, k := range keys {
 		c.invalidations.Add(1)
