@@ -792,3 +792,54 @@ func BenchmarkRedisGet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRedisGetCached is BenchmarkRedisGet with the local cache: a
+// hit, the decoded session.
+func BenchmarkRedisGetCached(b *testing.B) {
+	ctx := context.Background()
+	cfg := plainConfig(b)
+	s := newCachedStore(b, cfg, time.Now)
+	waitCache(b, s, true)
+	rec := newIdentity().session(b, s, time.Now(), true)
+	for s.CacheStats().Entries == 0 {
+		if _, err := s.Get(ctx, rec.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Get(ctx, rec.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGoRedisCSCGet is go-redis 9.23's own client-side cache (RESP3)
+// answering a GET of a session-sized value from memory: the raw reply,
+// which the store would still have to parse and decrypt
+// (BenchmarkRecordOpen) and whose key it would still have to hash.
+func BenchmarkGoRedisCSCGet(b *testing.B) {
+	ctx := context.Background()
+	o := plain(b).Admin().Options()
+	o.Protocol = 3
+	o.ClientSideCacheConfig = &redis.ClientSideCacheConfig{MaxEntries: 1024}
+	c := redis.NewClient(o)
+	defer c.Close()
+	key := redistest.Prefix() + "csc"
+	if err := c.Set(ctx, key, strings.Repeat("x", 200), time.Minute).Err(); err != nil {
+		b.Fatal(err)
+	}
+	for range 3 {
+		if err := c.Get(ctx, key).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Get(ctx, key).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
