@@ -470,7 +470,7 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 	fmt.Fprintln(out, "| experiment | decisions | 200 | 302 | 503 | other 5xx | no answer | 200 for an ended session | 302 for a live session | logins ok / failed | logouts ok / failed |")
 	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	var failures []string
-	lostNote := false
+	lostNote, crashNote := false, false
 	for _, r := range results {
 		total, other5xx := 0, 0
 		for c, n := range r.t.codes {
@@ -494,12 +494,19 @@ func reportFaults(out io.Writer, o options, results []faultResult) error {
 			liveCell += fmt.Sprintf(" (+%d lost by Redis)", liveLost)
 			lostNote = lostNote || deadLost+liveLost > 0
 		}
+		if r.t.crashUnseen > 0 {
+			deadCell += fmt.Sprintf(" (+%d before the crash was seen)", r.t.crashUnseen)
+			crashNote = true
+		}
 		fmt.Fprintf(out, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %d / %d | %d / %d |\n", r.label, total,
 			r.t.codes[200], r.t.codes[302], r.t.codes[503], other5xx, r.t.connErrors, deadCell, liveCell,
 			r.churn.logins, r.churn.loginsFailed, r.churn.logouts, r.churn.logoutsFailed)
 		if dead > 0 || other5xx > 0 {
 			failures = append(failures, fmt.Sprintf("%s: %d 200s for an ended session, %d 5xx other than 503", r.label, dead, other5xx))
 		}
+	}
+	if crashNote {
+		fmt.Fprintf(out, "\n\"before the crash was seen\": 200s sent within %s of a crash for sessions that were live when Redis died (no logout preceded them), answered by the local session cache before its invalidation stream reported the lost connection.\n", crashUnseen)
 	}
 	if lostNote {
 		fmt.Fprintf(out, "\n\"lost by Redis\": decisions for sessions whose logout (or login) Redis acknowledged from %s before the fault to %s after the last sentinel's +switch-master, and lost with the failover (asynchronous replication).\n", replicationLag, switchLag)

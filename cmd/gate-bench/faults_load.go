@@ -25,9 +25,18 @@ type liveSession struct {
 	// empty). 0 while it lives; unknownEnd after a logout whose answer was
 	// a failure, which may or may not have ended it.
 	ended atomic.Int64
+	// lostInCrash is set when the session ended because Redis restarted
+	// empty, not by a logout.
+	lostInCrash atomic.Bool
 }
 
 const unknownEnd = -1
+
+// crashUnseen is how long after a crash a 200 for a session that was live
+// when Redis died is told apart: gate's local session cache answers until
+// the invalidation stream's connection reports the reset, a millisecond
+// or two. No logout preceded those sessions' end.
+const crashUnseen = 20 * time.Millisecond
 
 // sessionSet is the sessions in play. Decisions read it without a lock;
 // logins add to it copy-on-write (a few a second).
@@ -59,7 +68,9 @@ func (s *sessionSet) add(ls *liveSession) {
 // endAll marks every session ended at t: Redis lost them all.
 func (s *sessionSet) endAll(t time.Duration) {
 	for _, ls := range s.all() {
-		ls.ended.CompareAndSwap(0, int64(t))
+		if ls.ended.CompareAndSwap(0, int64(t)) {
+			ls.lostInCrash.Store(true)
+		}
 	}
 }
 
@@ -72,6 +83,9 @@ type tally struct {
 	// request was sent, by the session's end: gate must never let one
 	// through, unless Redis itself lost the logout (a failover).
 	deadAllowed map[time.Duration]int
+	// crashUnseen counts 200s sent within crashUnseen of a crash that
+	// ended their session (see crashUnseen); not in deadAllowed.
+	crashUnseen int
 	// liveRefused counts 302/401 for a session that was live as far as
 	// the harness knows, by the session's birth: lost with Redis, or
 	// refused wrongly.
@@ -96,6 +110,9 @@ func (t *tally) record(ls *liveSession, sent, done time.Duration, code int) {
 	}
 	ended := ls.ended.Load()
 	switch {
+	case code == http.StatusOK && ended > 0 && time.Duration(ended) < sent &&
+		ls.lostInCrash.Load() && sent-time.Duration(ended) < crashUnseen:
+		t.crashUnseen++
 	case code == http.StatusOK && ended > 0 && time.Duration(ended) < sent:
 		t.deadAllowed[time.Duration(ended)]++
 	case (code == http.StatusFound || code == http.StatusUnauthorized) && ended == 0:
@@ -118,6 +135,7 @@ func (t *tally) merge(o *tally) {
 		t.codes[c] += n
 	}
 	t.connErrors += o.connErrors
+	t.crashUnseen += o.crashUnseen
 	for k, n := range o.deadAllowed {
 		t.deadAllowed[k] += n
 	}

@@ -36,7 +36,10 @@ type options struct {
 	targets        map[string]bool
 	burst          int
 	memorySessions int
-	profile        string
+	// cacheSessions is how many sessions the cached-session memory
+	// report fills the local cache with.
+	cacheSessions int
+	profile       string
 	// baseline is another gate binary run beside this tree's build.
 	baseline string
 	// logins is the number of clients of the login burst, 0 for none.
@@ -57,8 +60,9 @@ func parseOptions(args []string) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds (targets interleave within each)")
 	fs.IntVar(&o.conns, "conns", 64, "keep-alive connections")
 	fs.IntVar(&o.sessions, "sessions", 1000, "distinct logged-in users (sessions) the requests cycle through")
-	fs.StringVar(&targets, "targets", "floor,identity,memory,basic,limited,redis", "comma-separated: floor, identity (the floor plus gate's five response headers), memory, basic (Basic credentials, warm credential cache), limited (a rule with a rate_limit never reached), redis, or none")
+	fs.StringVar(&targets, "targets", "floor,identity,memory,basic,limited,redis,redis-nocache", "comma-separated: floor, identity (the floor plus gate's five response headers), memory, basic (Basic credentials, warm credential cache), limited (a rule with a rate_limit never reached), redis (with the local session cache, the default), redis-nocache (local_cache off), or none")
 	fs.IntVar(&o.burst, "burst", 1000, "connections opened at once against the Redis store (0 skips)")
+	fs.IntVar(&o.cacheSessions, "cache-sessions", 20000, "with the redis target, fill an in-process Redis store's local cache with this many sessions and report bytes per cached session (0 skips)")
 	fs.IntVar(&o.memorySessions, "memory-sessions", 0, "also fill an in-process memory store with this many sessions and report bytes per session")
 	fs.StringVar(&o.profile, "profile", "", "write CPU, heap, allocation and mutex profiles of every target into this directory")
 	fs.IntVar(&o.logins, "logins", 0, "also run a login burst: this many clients logging in over and over, against a gate whose users have the default argon2id hash; reports answers and peak RSS (0 skips)")
@@ -104,7 +108,7 @@ func parseOptions(args []string) (options, error) {
 	o.targets = map[string]bool{}
 	for _, t := range strings.Split(targets, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "floor", "identity", "memory", "basic", "limited", "redis":
+		case "floor", "identity", "memory", "basic", "limited", "redis", "redis-nocache":
 			o.targets[t] = true
 		case "none", "":
 		default:
@@ -189,6 +193,11 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 	}
+	if o.targets["redis"] && o.cacheSessions > 0 {
+		if err := cacheMemoryReport(out, b.redisProc.addr, o.cacheSessions); err != nil {
+			return err
+		}
+	}
 	if o.logins > 0 {
 		if err := loginReport(out, o, b.gateBin, dir); err != nil {
 			failures = append(failures, err.Error())
@@ -227,7 +236,7 @@ func (b *bench) stop() {
 // target. What started is in b.targets even on error, so stop ends it.
 func (b *bench) start() error {
 	o := b.o
-	if o.targets["memory"] || o.targets["basic"] || o.targets["limited"] || o.targets["redis"] || o.logins > 0 {
+	if o.targets["memory"] || o.targets["basic"] || o.targets["limited"] || o.targets["redis"] || o.targets["redis-nocache"] || o.logins > 0 {
 		fmt.Fprintln(os.Stderr, "building gate …")
 		bin, err := buildGate(b.dir, o.profile != "")
 		if err != nil {
@@ -265,7 +274,7 @@ func (b *bench) start() error {
 		}
 		b.targets = append(b.targets, &target{name: "gate " + k, kind: k, p: p})
 	}
-	if o.targets["redis"] {
+	if o.targets["redis"] || o.targets["redis-nocache"] {
 		var err error
 		if b.redisProc, err = startRedis(b.dir); err != nil {
 			return err
@@ -273,7 +282,20 @@ func (b *bench) start() error {
 		host, port, _ := strings.Cut(b.redisProc.addr, ":")
 		redisCfg := fmt.Sprintf("  redis:\n    host: %s\n    port: %s\n    maximum_active_connections: 8\n", host, port)
 		b.stats = newCommandStats(b.redisProc.addr)
-		return b.startGates("gate redis", "gate-redis", redisCfg)
+		if o.targets["redis"] {
+			if err := b.startGates("gate redis", "gate-redis", redisCfg); err != nil {
+				return err
+			}
+		}
+		if o.targets["redis-nocache"] {
+			// This tree's gate alone: a baseline may predate the key.
+			cfg := redisCfg + "    local_cache:\n      enabled: false\n"
+			p, err := startGate(b.gateBin, b.dir, "gate-redis-nocache", o.sessions, cfg, o.profile, false)
+			if err != nil {
+				return err
+			}
+			b.targets = append(b.targets, &target{name: "gate redis nocache", p: p, redis: b.stats, redisProc: b.redisProc})
+		}
 	}
 	return nil
 }
@@ -449,7 +471,7 @@ func printSummary(out io.Writer, o options, sums []summary, results map[string][
 		return "—"
 	}
 	fmt.Fprintf(out, "forward-auth, %d connections, %d sessions, %d rounds × %s per target\n\n", o.conns, o.sessions, o.rounds, o.duration)
-	fmt.Fprintln(out, "| target | req/s (median) | × floor | × floor+headers | p50 | p99 | p99.9 | errors | RSS | CPU µs/request: server + Redis + client | Redis GET+EVALSHA / decision |")
+	fmt.Fprintln(out, "| target | req/s (median) | × floor | × floor+headers | p50 | p99 | p99.9 | errors | RSS | CPU µs/request: server + Redis + client | Redis commands / decision |")
 	fmt.Fprintln(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range sums {
 		cmds := "—"
@@ -461,6 +483,11 @@ func printSummary(out io.Writer, o options, sums []summary, results map[string][
 			fmtDur(s.p50), fmtDur(s.p99), fmtDur(s.p999), s.errors+s.non200, float64(s.rssKiB)/1024, s.cpuPerRequest(), cmds)
 	}
 	fmt.Fprintln(out, "\nRatios are medians of per-round ratios: each compares two targets' turns in the same round.")
+	for _, name := range []string{"gate redis", "gate redis nocache"} {
+		if rs := roundRatios(results[name], results["gate memory"]); len(rs) > 0 {
+			fmt.Fprintf(out, "%s × gate memory: %.2f (rounds %.2f to %.2f)\n", name, rs[len(rs)/2], rs[0], rs[len(rs)-1])
+		}
+	}
 	for _, s := range sums {
 		if rs := roundRatios(results[s.name], results["floor"]); s.name != "floor" && len(rs) > 1 {
 			fmt.Fprintf(out, "%s × floor, round by round: %.2f to %.2f\n", s.name, rs[0], rs[len(rs)-1])

@@ -8,11 +8,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// sentCommands are the commands gate sends on a decision: GET, and the
-// activity write-back script. Commands a script runs inside Redis also
+// sentCommands are the commands gate sends on a decision: MGET (GET
+// before the activity key), and the activity write-back script. Commands a script runs inside Redis also
 // show in INFO commandstats, but they cost no round trip, so they are not
 // counted; nor are the reachability watcher's PINGs.
-var sentCommands = map[string]bool{"cmdstat_get": true, "cmdstat_evalsha": true, "cmdstat_eval": true}
+var sentCommands = map[string]bool{"cmdstat_get": true, "cmdstat_mget": true, "cmdstat_evalsha": true, "cmdstat_eval": true}
 
 // commandStats reads a Redis server's command counters.
 type commandStats struct{ c *redis.Client }

@@ -152,6 +152,13 @@ func TestValidateAgreesWithServe(t *testing.T) {
 		{name: "redis_socket_with_sentinel", overlay: redisWith("host: '" + f.missingSocket + "'\n    high_availability:\n      sentinel_name: m"), key: "session.redis.host"},
 		{name: "redis_socket_as_cluster_node", overlay: redisWith("cluster:\n      nodes: [{host: '" + f.missingSocket + "', port: 1}]"), key: "session.redis.cluster.nodes[0].host"},
 		{name: "redis_sentinel_and_cluster", overlay: redisWith("host: 127.0.0.1\n    high_availability:\n      sentinel_name: m\n    cluster:\n      nodes: [{host: 127.0.0.1, port: 2}]"), key: "session.redis.cluster"},
+		// The local session cache (SPEC section 12).
+		{name: "redis_local_cache_off", overlay: redisWith("host: 127.0.0.1\n    port: 1\n    local_cache:\n      enabled: false"), valid: true},
+		{name: "redis_local_cache_max_entries_only", overlay: redisWith("host: 127.0.0.1\n    port: 1\n    local_cache:\n      max_entries: 10"), valid: true},
+		{name: "redis_local_cache_cluster", overlay: redisWith("cluster:\n      nodes: [{host: 127.0.0.1, port: 1}]\n    local_cache:\n      enabled: true"), valid: true},
+		{name: "redis_local_cache_zero_entries", overlay: redisWith("host: 127.0.0.1\n    port: 1\n    local_cache:\n      max_entries: 0"), key: "session.redis.local_cache.max_entries"},
+		{name: "redis_local_cache_negative_entries", overlay: redisWith("host: 127.0.0.1\n    port: 1\n    local_cache:\n      enabled: false\n      max_entries: -1"), key: "session.redis.local_cache.max_entries"},
+		{name: "redis_local_cache_unknown_key", overlay: redisWith("host: 127.0.0.1\n    port: 1\n    local_cache:\n      size: 10"), key: "session.redis.local_cache.size"},
 		{name: "redis_cluster_database", overlay: redisWith("database_index: 1\n    cluster:\n      nodes: [{host: 127.0.0.1, port: 1}]"), key: "session.redis.database_index"},
 
 		// Redis TLS.

@@ -48,7 +48,7 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 	health.Observe(client)
 	store, err := session.NewRedis(client, session.RedisOptions{
 		RecordKey: k.RecordCipher, NameKey: k.KeyHash, Prefix: rc.SessionPrefix, Name: plan.String(),
-		PoolSize: plan.PoolSize, Timeout: plan.Timeout,
+		PoolSize: plan.PoolSize, Timeout: plan.Timeout, Cache: cacheOptions(rc, plan, rlog),
 	})
 	if err != nil {
 		_ = client.Close()
@@ -56,7 +56,8 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 	}
 
 	rlog.Info().Str("topology", plan.Topology.String()).Str("auth", plan.Auth()).Bool("tls", plan.TLS != nil).
-		Str("session_prefix", rc.SessionPrefix).Str("state_prefix", rc.StatePrefix).Msg("session store: redis")
+		Str("session_prefix", rc.SessionPrefix).Str("state_prefix", rc.StatePrefix).
+		Bool("local_cache", rc.LocalCache.Enabled && !readsReplicas(plan)).Msg("session store: redis")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -78,6 +79,34 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 		},
 	}, nil
 }
+
+// cacheOptions is the local cache's configuration (SPEC section 12), nil
+// when it is off. Reads from replicas (route_by_latency, route_randomly)
+// turn it off: a replica that lags would fill the cache with a session the
+// master's invalidation stream has already dropped.
+func cacheOptions(rc config.Redis, plan *redisconn.Plan, log zerolog.Logger) *session.CacheOptions {
+	if !rc.LocalCache.Enabled {
+		return nil
+	}
+	if readsReplicas(plan) {
+		log.Warn().Msg("session.redis.local_cache is off: reads go to replicas (route_by_latency or route_randomly)")
+		return nil
+	}
+	return &session.CacheOptions{
+		MaxEntries:   rc.LocalCache.MaxEntries,
+		StreamClient: plan.StreamClient,
+		WatchMaster:  plan.MasterWatch(),
+		OnStream: func(addr string, up bool, err error) {
+			if up {
+				log.Info().Str("master", addr).Msg("session cache: invalidation stream up")
+				return
+			}
+			log.Warn().Str("master", addr).Err(err).Msg("session cache: invalidation stream down: cache emptied and bypassed until it is back")
+		},
+	}
+}
+
+func readsReplicas(plan *redisconn.Plan) bool { return plan.RouteByLatency || plan.RouteRandomly }
 
 // logRedisEvent writes one line per report: the operator sees an outage
 // start (with the error), a summary every few seconds with the failed

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"gate/internal/config"
+	"gate/internal/redisconn"
 	"gate/internal/testkit"
 	"gate/internal/testkit/redistest"
 )
@@ -320,5 +324,39 @@ func TestServeRedisOutageLogsOnce(t *testing.T) {
 	n503 := float64(load.count(http.StatusServiceUnavailable))
 	if n, _ := again[0]["failed_requests"].(float64); n < 0.9*n503 || n > n503 {
 		t.Errorf("reachable again counts %v failed requests; the load saw %v answered 503", again[0]["failed_requests"], n503)
+	}
+}
+
+// TestCacheOptions checks when serve turns the local session cache on: as
+// configured, except when reads go to replicas, whose lag the master's
+// invalidation stream does not cover.
+func TestCacheOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		enabled bool
+		replica func(p *redisconn.Plan)
+		want    bool
+	}{
+		{"on", true, func(*redisconn.Plan) {}, true},
+		{"off", false, func(*redisconn.Plan) {}, false},
+		{"route_by_latency", true, func(p *redisconn.Plan) { p.RouteByLatency = true }, false},
+		{"route_randomly", true, func(p *redisconn.Plan) { p.RouteRandomly = true }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := config.Redis{Host: "127.0.0.1", Port: 1, LocalCache: config.RedisLocalCache{Enabled: tt.enabled, MaxEntries: 10}}
+			plan, err := redisconn.Resolve(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.replica(plan)
+			got := cacheOptions(rc, plan, zerolog.Nop())
+			if (got != nil) != tt.want {
+				t.Fatalf("cacheOptions = %v; want on = %v", got, tt.want)
+			}
+			if got != nil && got.MaxEntries != 10 {
+				t.Errorf("MaxEntries = %d; want 10", got.MaxEntries)
+			}
+		})
 	}
 }

@@ -144,6 +144,8 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		// the memory store, which is always up.
 		health gatehttp.StoreHealth
 		states oidc.StateStore = oidc.NewMemoryStates(0, nil)
+		// cacheStats feeds the local cache's metrics; nil without it.
+		cacheStats func() gatehttp.CacheStats
 	)
 	if rc := cfg.Session.Redis; rc != nil {
 		r, err := openRedis(*rc, st.redis, st.keys, log)
@@ -152,6 +154,12 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		}
 		closers = append(closers, r.stop)
 		store, creds, limiter, health, states = r.store, r.creds, r.limits, r.health, r.states
+		if rc.LocalCache.Enabled {
+			cacheStats = func() gatehttp.CacheStats {
+				c := r.store.CacheStats()
+				return gatehttp.CacheStats{Hits: c.Hits, Misses: c.Misses, Invalidations: c.Invalidations, Flushes: c.Flushes, Entries: c.Entries, Up: c.Up}
+			}
+		}
 		if reg, err = newRegulator(cfg, r.counters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
@@ -185,6 +193,9 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 	if cfg.Metrics.Enabled {
 		metrics = gatehttp.NewMetrics(activeSessions)
 		metrics.SetStoreHealth(health)
+		if cacheStats != nil {
+			metrics.SetSessionCache(cacheStats)
+		}
 	}
 	srv, err := gatehttp.New(gatehttp.Options{
 		Sessions:       store,

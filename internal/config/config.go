@@ -154,21 +154,29 @@ func (s Session) RememberMeEnabled() bool { return s.RememberMe > 0 }
 
 // Redis configures the Redis session store.
 type Redis struct {
-	Host                     string         `koanf:"host"`
-	Port                     int            `koanf:"port"`
-	Username                 string         `koanf:"username"`
-	Password                 string         `koanf:"password"`
-	DatabaseIndex            int            `koanf:"database_index"`
-	MaximumActiveConnections int            `koanf:"maximum_active_connections"`
-	MinimumIdleConnections   int            `koanf:"minimum_idle_connections"`
-	Timeout                  Duration       `koanf:"timeout"`
-	MaxRetries               int            `koanf:"max_retries"`
-	SessionPrefix            string         `koanf:"session_prefix"`
-	StatePrefix              string         `koanf:"state_prefix"`
-	URL                      string         `koanf:"url"`
-	TLS                      *RedisTLS      `koanf:"tls"`
-	HighAvailability         *RedisSentinel `koanf:"high_availability"`
-	Cluster                  *RedisCluster  `koanf:"cluster"`
+	Host                     string          `koanf:"host"`
+	Port                     int             `koanf:"port"`
+	Username                 string          `koanf:"username"`
+	Password                 string          `koanf:"password"`
+	DatabaseIndex            int             `koanf:"database_index"`
+	MaximumActiveConnections int             `koanf:"maximum_active_connections"`
+	MinimumIdleConnections   int             `koanf:"minimum_idle_connections"`
+	Timeout                  Duration        `koanf:"timeout"`
+	MaxRetries               int             `koanf:"max_retries"`
+	SessionPrefix            string          `koanf:"session_prefix"`
+	StatePrefix              string          `koanf:"state_prefix"`
+	URL                      string          `koanf:"url"`
+	TLS                      *RedisTLS       `koanf:"tls"`
+	HighAvailability         *RedisSentinel  `koanf:"high_availability"`
+	Cluster                  *RedisCluster   `koanf:"cluster"`
+	LocalCache               RedisLocalCache `koanf:"local_cache"`
+}
+
+// RedisLocalCache is the per-instance session cache kept exact by Redis's
+// invalidation stream (SPEC section 12).
+type RedisLocalCache struct {
+	Enabled    bool `koanf:"enabled"`
+	MaxEntries int  `koanf:"max_entries"`
 }
 
 // RedisTLS enables TLS, and mutual TLS with a client certificate.

@@ -59,6 +59,7 @@ func defaultRedis() Redis {
 		Timeout:                  5 * time.Second,
 		SessionPrefix:            "gate:session:",
 		StatePrefix:              "gate:state:",
+		LocalCache:               RedisLocalCache{Enabled: true, MaxEntries: 100_000},
 	}
 }
 
@@ -97,10 +98,20 @@ func defaultNodePorts(section map[string]any, port int) {
 	}
 }
 
+// fillMissing fills dst's missing keys from defaults, and those of the
+// sections dst gives in part (local_cache: {max_entries: 10} keeps the
+// default enabled).
 func fillMissing(dst, defaults map[string]any) {
 	for k, v := range defaults {
-		if _, given := dst[k]; !given {
+		given, ok := dst[k]
+		if !ok {
 			dst[k] = v
+			continue
+		}
+		if sub, ok := given.(map[string]any); ok {
+			if def, ok := v.(map[string]any); ok {
+				fillMissing(sub, def)
+			}
 		}
 	}
 }

@@ -81,6 +81,7 @@ session:
 		SessionPrefix:            "gate:session:",
 		StatePrefix:              "gate:state:",
 		TLS:                      &config.RedisTLS{MinimumVersion: "TLS1.2"},
+		LocalCache:               config.RedisLocalCache{Enabled: true, MaxEntries: 100_000},
 	}
 	if !reflect.DeepEqual(*r, want) {
 		t.Errorf("Session.Redis = %+v; want %+v", *r, want)
@@ -625,6 +626,40 @@ session:
 			}
 			if strings.Contains(err.Error(), mark) || strings.Contains(err.Error(), "MARKER") {
 				t.Errorf("error carries a secret:\n%v", err)
+			}
+		})
+	}
+}
+
+// TestLoadRedisLocalCache checks the local cache's defaults, that a part
+// given keeps the default of the rest, and its one bound.
+func TestLoadRedisLocalCache(t *testing.T) {
+	tests := []struct {
+		name    string
+		section string
+		want    config.RedisLocalCache
+		err     string
+	}{
+		{"default_on", "", config.RedisLocalCache{Enabled: true, MaxEntries: 100_000}, ""},
+		{"off_keeps_bound", "    local_cache:\n      enabled: false\n", config.RedisLocalCache{MaxEntries: 100_000}, ""},
+		{"bound_keeps_on", "    local_cache:\n      max_entries: 10\n", config.RedisLocalCache{Enabled: true, MaxEntries: 10}, ""},
+		{"zero_bound", "    local_cache:\n      max_entries: 0\n", config.RedisLocalCache{}, "session.redis.local_cache.max_entries: must be 1 or more, got 0"},
+		{"unknown_key", "    local_cache:\n      size: 1\n", config.RedisLocalCache{}, "session.redis.local_cache.size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadYAML(t, nil, baseYAML(t), "session:\n  redis:\n    host: 127.0.0.1\n"+tt.section)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("Load = %v; want an error naming %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Session.Redis.LocalCache; got != tt.want {
+				t.Errorf("local_cache = %+v; want %+v", got, tt.want)
 			}
 		})
 	}

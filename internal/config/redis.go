@@ -68,6 +68,11 @@ func (r *Redis) validate(ps *problems) {
 	}
 	checkPrefix(ps, redisKey+".session_prefix", r.SessionPrefix)
 	checkPrefix(ps, redisKey+".state_prefix", r.StatePrefix)
+	// A section built in code, not loaded, leaves the cache off and its
+	// bound 0; a loaded one has the default bound unless given.
+	if lc := r.LocalCache; lc.MaxEntries < 0 || lc.Enabled && lc.MaxEntries == 0 {
+		ps.add(redisKey+".local_cache.max_entries", "must be 1 or more, got %d", lc.MaxEntries)
+	}
 	if r.SessionPrefix != "" && r.SessionPrefix == r.StatePrefix {
 		ps.add(redisKey+".state_prefix", "must differ from session_prefix, or the two kinds of keys collide")
 	}

@@ -128,7 +128,8 @@ func storeRedis(host string, port int, password string, db int, sessionPrefix, s
 
 func hostRedis(host string) *config.Redis {
 	return &config.Redis{Host: host, Port: 6379, MaximumActiveConnections: 8, Timeout: 5 * time.Second,
-		SessionPrefix: "gate:session:", StatePrefix: "gate:state:"}
+		SessionPrefix: "gate:session:", StatePrefix: "gate:state:",
+		LocalCache: config.RedisLocalCache{Enabled: true, MaxEntries: 100_000}}
 }
 
 func urlRedis(u string) *config.Redis {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gate/internal/config"
 	"gate/internal/session"
 	"gate/internal/testkit/redistest"
 )
@@ -81,6 +82,16 @@ func BenchmarkForwardAuth(b *testing.B) {
 func BenchmarkForwardAuthRedis(b *testing.B) {
 	srv := redistest.StartServer(b, redistest.ServerOptions{})
 	e := newRedisGate(b, redisConfig(srv), writeRedisUsers(b))
+	reportRedisCommands(b, srv, func() { benchDecision(b, e) })
+}
+
+// BenchmarkForwardAuthRedisCached is BenchmarkForwardAuthRedis with the
+// local session cache: repeat decisions need no Redis command.
+func BenchmarkForwardAuthRedisCached(b *testing.B) {
+	srv := redistest.StartServer(b, redistest.ServerOptions{})
+	cfg := redisConfig(srv)
+	cfg.LocalCache = config.RedisLocalCache{Enabled: true, MaxEntries: 1000}
+	e := newRedisGate(b, cfg, writeRedisUsers(b))
 	reportRedisCommands(b, srv, func() { benchDecision(b, e) })
 }
 

@@ -28,6 +28,38 @@ type Metrics struct {
 	health StoreHealth
 }
 
+// CacheStats is what the Redis store's local cache reports
+// (session.Redis.CacheStats); the metrics read it when scraped, so the
+// hot path pays nothing for them.
+type CacheStats struct {
+	Hits, Misses, Invalidations, Flushes uint64
+	Entries                              int
+	Up                                   bool
+}
+
+// SetSessionCache registers the local cache's metrics, read from stats at
+// each scrape.
+func (m *Metrics) SetSessionCache(stats func() CacheStats) {
+	counter := func(name, help string, v func(CacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(stats())) })
+	}
+	m.reg.MustRegister(
+		counter("gate_session_cache_hits_total", "Session reads answered from the local cache.", func(s CacheStats) uint64 { return s.Hits }),
+		counter("gate_session_cache_misses_total", "Session reads the local cache could not answer while its stream was up.", func(s CacheStats) uint64 { return s.Misses }),
+		counter("gate_session_cache_invalidations_total", "Keys named by Redis's invalidation stream.", func(s CacheStats) uint64 { return s.Invalidations }),
+		counter("gate_session_cache_flushes_total", "Times the local cache was emptied (stream lost or restarted, a database flushed).", func(s CacheStats) uint64 { return s.Flushes }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gate_session_cache_entries", Help: "Sessions held in the local cache."},
+			func() float64 { return float64(stats().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gate_session_cache_stream_up", Help: "Whether the invalidation stream is up, so the local cache in use (1) or bypassed (0)."},
+			func() float64 {
+				if stats().Up {
+					return 1
+				}
+				return 0
+			}),
+	)
+}
+
 // StoreHealth tells whether the session store's backend serves, and how
 // many outages it has had (redisconn.Health does for Redis).
 type StoreHealth interface {

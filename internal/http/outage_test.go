@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	gatehttp "gate/internal/http"
 	"gate/internal/session"
 )
 
@@ -98,3 +99,28 @@ type fakeHealth struct {
 
 func (f *fakeHealth) Up() bool        { return f.up }
 func (f *fakeHealth) Outages() uint64 { return f.outages }
+
+// TestSessionCacheMetrics: the local session cache's counters and gauges
+// are what its stats say at each scrape.
+func TestSessionCacheMetrics(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	stats := gatehttp.CacheStats{Hits: 7, Misses: 3, Invalidations: 5, Flushes: 2, Entries: 4, Up: true}
+	e.metrics.SetSessionCache(func() gatehttp.CacheStats { return stats })
+	want := map[string]string{
+		"gate_session_cache_hits_total":          "7",
+		"gate_session_cache_misses_total":        "3",
+		"gate_session_cache_invalidations_total": "5",
+		"gate_session_cache_flushes_total":       "2",
+		"gate_session_cache_entries":             "4",
+		"gate_session_cache_stream_up":           "1",
+	}
+	for sample, w := range want {
+		if got := metricValue(t, e, sample); got != w {
+			t.Errorf("%s = %q; want %q", sample, got, w)
+		}
+	}
+	stats.Up = false
+	if got := metricValue(t, e, "gate_session_cache_stream_up"); got != "0" {
+		t.Errorf("gate_session_cache_stream_up = %q with the stream down; want 0", got)
+	}
+}

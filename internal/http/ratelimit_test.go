@@ -199,18 +199,23 @@ func TestRateLimitUnreachable(t *testing.T) {
 
 // TestRedisLeastPrivilegeACL runs a gate instance as the README's
 // least-privilege ACL user, its key pattern on the test's prefix: login,
-// a cookie decision, a verified and a cached Basic credential, a ban, and
-// rate limits all work within it.
+// a cookie decision, a verified and a cached Basic credential, a ban, rate
+// limits and the local session cache's invalidation stream all work
+// within it.
 func TestRedisLeastPrivilegeACL(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.ServerOptions{})
 	cfg := redisConfig(srv)
 	prefix := strings.TrimSuffix(cfg.StatePrefix, "state:")
 	// As README's "Sessions in Redis" gives it, ~gate:* being the prefix.
-	acl := []any{"ACL", "SETUSER", "gate", "on", ">acl-password", "~" + prefix + "*", "+@read", "+@write", "+@scripting", "+ping", "+time", "-@dangerous"}
+	acl := []any{"ACL", "SETUSER", "gate", "on", ">acl-password", "~" + prefix + "*", "+@read", "+@write", "+@scripting", "+ping", "+time",
+		"+client|id", "+client|tracking", "+subscribe", "&__redis__:invalidate", "-@dangerous"}
 	if err := srv.Admin().Do(t.Context(), acl...).Err(); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Username, cfg.Password = "gate", "acl-password"
+	// The local session cache's stream needs CLIENT ID, CLIENT TRACKING
+	// and the invalidation channel: newRedisGate waits for it to be up.
+	cfg.LocalCache = config.RedisLocalCache{Enabled: true, MaxEntries: 100}
 	e := newRedisGate(t, cfg, writeRedisUsers(t))
 
 	c := e.mustLogin("alice", alicePass)

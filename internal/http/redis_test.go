@@ -79,11 +79,18 @@ func newRedisGateOIDC(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash, Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize})
+	var cache *session.CacheOptions
+	if lc := cfg.LocalCache; lc.Enabled {
+		cache = &session.CacheOptions{MaxEntries: lc.MaxEntries, StreamClient: plan.StreamClient, WatchMaster: plan.MasterWatch()}
+	}
+	store, err := session.NewRedis(client, session.RedisOptions{RecordKey: testKeys(t).RecordCipher, NameKey: testKeys(t).KeyHash, Prefix: cfg.SessionPrefix, Name: plan.String(), PoolSize: plan.PoolSize, Cache: cache})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	if cache != nil {
+		waitCacheUp(t, store)
+	}
 	revoker := revoke.New(store, zerolog.Nop())
 	t.Cleanup(revoker.Close)
 	f.OnRevoke(revoker.Revoke)
@@ -186,6 +193,63 @@ func TestRedisTwoInstances(t *testing.T) {
 	if ra := resp.Header.Get("Retry-After"); ra == "" {
 		t.Error("no Retry-After on the other instance's 429")
 	}
+}
+
+// waitCacheUp polls until the store's local cache serves.
+func waitCacheUp(t testing.TB, s *session.Redis) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.CacheStats().Up {
+		if time.Now().After(deadline) {
+			t.Fatal("local cache not up after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRedisTwoInstancesCached is a logout and a sign-out everywhere on one
+// instance, seen by the other through its local cache's invalidation
+// stream: the other answered from memory before, and refuses within
+// milliseconds after.
+func TestRedisTwoInstancesCached(t *testing.T) {
+	cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+	cfg.LocalCache = config.RedisLocalCache{Enabled: true, MaxEntries: 100}
+	usersPath := writeRedisUsers(t)
+	a := newRedisGate(t, cfg, usersPath)
+	b := newRedisGate(t, cfg, usersPath)
+	app := func(e *env, c *http.Cookie) int {
+		return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)).StatusCode
+	}
+	refusedWithin := func(e *env, c *http.Cookie, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for app(e, c) != 302 {
+			if time.Now().After(deadline) {
+				t.Fatalf("still allowed %v after the logout on the other instance", d)
+			}
+		}
+	}
+	alice := a.mustLogin("alice", alicePass)
+	bob := a.mustLogin("bob", "bob-password")
+	for range 3 {
+		if got := app(b, alice); got != 200 {
+			t.Fatalf("alice on B = %d; want 200", got)
+		}
+		app(b, bob)
+	}
+	r := httptest.NewRequest("POST", "/api/logout", nil)
+	r.Header.Set("Accept", "application/json")
+	r.AddCookie(alice)
+	wantStatus(t, a.do(r), 200)
+	refusedWithin(b, alice, 100*time.Millisecond)
+	if got := app(b, bob); got != 200 {
+		t.Errorf("bob on B after alice's logout = %d; want 200", got)
+	}
+	r = httptest.NewRequest("POST", "/api/logout?all=true", nil)
+	r.Header.Set("Accept", "application/json")
+	r.AddCookie(bob)
+	wantStatus(t, a.do(r), 200)
+	refusedWithin(b, bob, 100*time.Millisecond)
 }
 
 // TestRedisDownFailsClosed stops Redis under a gate server: authz,

@@ -1,6 +1,7 @@
 package redisconn
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -236,4 +237,29 @@ func New(c config.Redis) (redis.UniversalClient, *Plan, error) {
 		return nil, nil, err
 	}
 	return p.NewClient(), p, nil
+}
+
+// StreamClient builds the client of one invalidation stream of the session
+// cache, with onConnect as its OnConnect hook: for addr "" the plan's one
+// master (following Sentinel failovers), else the Cluster master at addr.
+// It serves one subscription, so its pool is one connection; it never
+// reads from replicas, since the stream must follow the master the
+// store's writes go to.
+func (p *Plan) StreamClient(addr string, onConnect func(context.Context, *redis.Conn) error) redis.UniversalClient {
+	switch {
+	case p.Topology == Sentinel:
+		o := p.FailoverOptions()
+		o.RouteByLatency, o.RouteRandomly = false, false
+		o.PoolSize, o.MinIdleConns, o.OnConnect = 1, 0, onConnect
+		return redis.NewFailoverClient(o)
+	case p.Topology == Cluster:
+		o := p.Options()
+		o.Addr, o.Network, o.DB = addr, "tcp", 0
+		o.PoolSize, o.MinIdleConns, o.OnConnect = 1, 0, onConnect
+		return redis.NewClient(o)
+	default:
+		o := p.Options()
+		o.PoolSize, o.MinIdleConns, o.OnConnect = 1, 0, onConnect
+		return redis.NewClient(o)
+	}
 }

@@ -19,13 +19,14 @@ import (
 // Key layout. For a session of user U with id I:
 //
 //	<prefix>{T}:<H>      the record; T is the user tag, H = HMAC(I)
-//	<prefix>{T}:index    the per-user index: sorted set of H by deadline
+//	<prefix>{T}:index    the per-user index: sorted set of H by absolute expiry
+//	<prefix>a{T}:<H>     the session's activity, once written back by Touch
 //
 // T is a keyed hash of U (tagBytes of HMAC-SHA256 under a key derived from
 // session.secret), so no key names a user. The braces make T the Redis
-// Cluster hash tag: a user's records and index share one hash slot, and
-// every change is one Lua script over keys of that slot, atomic and never
-// CROSSSLOT. Reading is one GET.
+// Cluster hash tag: a user's records, activity keys and index share one
+// hash slot, and every change is one Lua script over keys of that slot,
+// atomic and never CROSSSLOT. Reading is one MGET of record and activity.
 //
 // Get knows only the id, yet must find the slot: so the id carries T.
 // NewID(U) returns "T.R", R being NewID's 256 random bits. The cookie still
@@ -34,10 +35,21 @@ import (
 // refuses an id whose tag is not its user's, so a user's index covers all
 // of that user's sessions.
 //
-// Every key has a TTL: a record's is its deadline (the earlier of absolute
-// expiry and inactivity deadline) plus ttlSlack; the index's that of its
-// longest session. Expiry is judged on read against the store's clock;
-// the TTL only lets Redis forget.
+// The record never changes after Create: activity written back by Touch
+// goes to the activity key, outside "<prefix>{", the prefix the local
+// cache's invalidation stream tracks (see tracker). So a write-back sends
+// no invalidation to any instance, and invalidations follow logins,
+// logouts and revocations only. A session's activity is the later of the
+// record's header and its activity key; an activity key that is gone
+// (evicted, say) can only make a session end earlier, never keep an ended
+// one alive.
+//
+// Every key has a TTL: a record's is its absolute expiry plus ttlSlack,
+// an activity key's its inactivity deadline plus ttlSlack, the index's
+// that of its longest session. Expiry is judged on read against the
+// store's clock; the TTL only lets Redis forget. Records written before
+// the activity key existed carry the inactivity deadline as their TTL and
+// index score; the first Touch gives them the absolute expiry instead.
 const (
 	// tagBytes is 128 bits: distinct users must not share a tag, since
 	// DeleteUser ends every session filed under it.
@@ -47,6 +59,9 @@ const (
 	hashBytes = 16
 	hashLen   = 22 // base64url of hashBytes
 	indexName = "index"
+	// activityMark follows the prefix in activity keys, keeping them out
+	// of the tracked "<prefix>{".
+	activityMark = "a"
 
 	// ttlSlack keeps keys a little past their deadline, for gate
 	// instances whose clocks run a little apart; SPEC allows a minute.
@@ -59,17 +74,20 @@ const (
 var errForeignID = errors.New("session: id was not issued for this user by the store's NewID")
 
 // The scripts share this prelude. header reads the clear fields of a
-// record (see redis_record.go), nil when absent or unreadable; deadline is
+// record (see redis_record.go), nil when absent or unreadable, with the
+// activity moved to the activity key's when that is later; deadline is
 // Session.Deadline in milliseconds; expire_index gives the index the TTL
 // of its longest session.
 const luaPrelude = `
-local function header(key)
+local function header(key, activity)
   local h = redis.call('GETRANGE', key, 0, 48)
   if string.len(h) ~= 49 or string.sub(h, 1, 1) ~= '1' then return nil end
   local a = tonumber(string.sub(h, 2, 17))
   local e = tonumber(string.sub(h, 18, 33))
   local i = tonumber(string.sub(h, 34, 49))
   if not a or not e or not i then return nil end
+  local t = tonumber(redis.call('GET', activity) or '')
+  if t and t > a then a = t end
   return a, e, i
 end
 local function deadline(a, e, i)
@@ -86,61 +104,74 @@ end
 
 var (
 	// createScript stores a record unless a live one holds the key (0),
-	// and files it in the index, dropping index entries that have ended.
-	// KEYS: record, index. ARGV: value, member, now, deadline, slack.
+	// and files it in the index under its absolute expiry, dropping index
+	// entries that have expired.
+	// KEYS: record, index, activity. ARGV: value, member, now, deadline,
+	// expiry, slack.
 	createScript = redis.NewScript(luaPrelude + `
-local now, dl, slack = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local a, e, i = header(KEYS[1])
-if a and now < deadline(a, e, i) then return 0 end
+local now, dl, e, slack = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local a0, e0, i0 = header(KEYS[1], KEYS[3])
+if a0 and now < deadline(a0, e0, i0) then return 0 end
 if dl <= now then return 1 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', dl - now + slack)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', e - now + slack)
+redis.call('DEL', KEYS[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-redis.call('ZADD', KEYS[2], dl, ARGV[2])
+redis.call('ZADD', KEYS[2], e, ARGV[2])
 expire_index(KEYS[2], now, slack)
 return 1
 `)
 
-	// touchScript moves the activity forward in place, and the record's
-	// TTL and index score with it; 0 when the session has ended.
-	// KEYS: record, index. ARGV: member, now, activity field, slack.
+	// touchScript moves the activity forward in the activity key, leaving
+	// the record (tracked by every instance's cache) alone. It returns 0
+	// when the session has ended, else the activity now stored. A record
+	// from before activity keys, filed under its inactivity deadline, is
+	// given its absolute expiry as TTL and index score, once.
+	// KEYS: record, index, activity. ARGV: member, now, activity field, slack.
 	touchScript = redis.NewScript(luaPrelude + `
 local now, slack = tonumber(ARGV[2]), tonumber(ARGV[4])
-local a, e, i = header(KEYS[1])
+local a, e, i = header(KEYS[1], KEYS[3])
 if not a then return 0 end
 if now >= deadline(a, e, i) then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[3])
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 0
 end
+local score = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]) or '0')
+if score < e then
+  redis.call('PEXPIRE', KEYS[1], e - now + slack)
+  redis.call('ZADD', KEYS[2], e, ARGV[1])
+  expire_index(KEYS[2], now, slack)
+end
 local t = tonumber(ARGV[3])
-if t <= a then return 1 end
-local dl = deadline(t, e, i)
-redis.call('SETRANGE', KEYS[1], 1, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], dl - now + slack)
-redis.call('ZADD', KEYS[2], dl, ARGV[1])
-expire_index(KEYS[2], now, slack)
-return 1
+if t <= a then return a end
+redis.call('SET', KEYS[3], ARGV[3], 'PX', deadline(t, e, i) - now + slack)
+return t
 `)
 
-	// deleteScript removes a record and its index entry.
-	// KEYS: record, index. ARGV: member.
+	// deleteScript removes a record, its activity and its index entry,
+	// and answers 1 if the record was there.
+	// KEYS: record, index, activity. ARGV: member.
 	deleteScript = redis.NewScript(`
-redis.call('DEL', KEYS[1])
+local n = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
+return n
 `)
 
-	// deleteUserScript removes every record the index names, and the
-	// index, and counts the records removed that were live. The record
-	// keys are built here from the index, so the whole revocation is one
-	// atomic step; they share the index's hash tag, hence its slot.
-	// KEYS: index. ARGV: record key prefix ("<prefix>{T}:"), now.
+	// deleteUserScript removes every record the index names, their
+	// activity keys, and the index, and counts the records removed that
+	// had not expired. The keys are built here from the index, so the
+	// whole revocation is one atomic step; they share the index's hash
+	// tag, hence its slot.
+	// KEYS: index. ARGV: record key prefix ("<prefix>{T}:"), now, activity
+	// key prefix ("<prefix>a{T}:").
 	deleteUserScript = redis.NewScript(`
 local now = tonumber(ARGV[2])
 local m = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local n = 0
 for j = 1, #m, 2 do
   if redis.call('DEL', ARGV[1] .. m[j]) == 1 and tonumber(m[j + 1]) > now then n = n + 1 end
+  redis.call('DEL', ARGV[3] .. m[j])
 end
 redis.call('DEL', KEYS[1])
 return n
@@ -171,15 +202,20 @@ type RedisOptions struct {
 	// must honour context deadlines (ContextTimeoutEnabled, as redisconn
 	// sets it).
 	Timeout time.Duration
+	// Cache, when set, keeps read sessions in memory, exact through
+	// Redis's invalidation stream (see localCache and tracker).
+	Cache *CacheOptions
 }
 
 // Redis is a Store in Redis, shared by every gate instance that uses the
 // same Redis, prefix and secret: sessions survive restarts, and a login
 // or logout on one instance holds on all at once.
 //
-// The common path, Get, is one GET, pipelined with the GETs of concurrent
-// decisions (see getBatcher). Touch, Create, Delete and DeleteUser
-// are one script each (EVALSHA). Any Redis failure is returned as an
+// The common path, Get, is answered from the local cache when one is
+// configured and holds the session, else it is one MGET (record and
+// activity), pipelined with the reads of concurrent decisions (see
+// getBatcher). Touch, Create, Delete and DeleteUser are one script each
+// (EVALSHA). Any Redis failure is returned as an
 // error, never as ErrNotFound, so callers fail closed.
 type Redis struct {
 	client  redis.UniversalClient
@@ -189,6 +225,9 @@ type Redis struct {
 	now     func() time.Time
 	cipher  *recordCipher
 	gets    *getBatcher // nil for a cluster
+	// cache is nil without CacheOptions; track keeps it exact.
+	cache *localCache
+	track *tracker
 	// macs holds *macState under the key-hash key, so that hashing a
 	// key name allocates nothing.
 	macs sync.Pool
@@ -227,6 +266,13 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) (*Redis, error) {
 		r.gets = newGetBatcher(client, opts.PoolSize, opts.Timeout)
 	}
 	r.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.NameKey)} }
+	if o := opts.Cache; o != nil {
+		if o.MaxEntries <= 0 || o.StreamClient == nil {
+			return nil, errors.New("session: redis local cache needs max entries and a stream client")
+		}
+		r.cache = newLocalCache(opts.Prefix, o.MaxEntries)
+		r.track = newTracker(r.cache, opts.Prefix, o, client)
+	}
 	if r.name == "" {
 		r.name = "redis"
 	}
@@ -281,9 +327,22 @@ func (r *Redis) recordKey(tag, id string) string {
 	return sb.String()
 }
 
-// slotPrefix is the common start of every key of a user tag.
+// activityKey is the activity key of the record named recordKey: the
+// same key with activityMark after the prefix, so outside the tracked
+// "<prefix>{" and in the record's hash slot.
+func (r *Redis) activityKey(recordKey string) string {
+	return r.prefix + activityMark + recordKey[len(r.prefix):]
+}
+
+// slotPrefix is the common start of every record and the index of a user
+// tag.
 func (r *Redis) slotPrefix(tag string) string {
 	return r.prefix + "{" + tag + "}:"
+}
+
+// activityPrefix is the common start of the activity keys of a user tag.
+func (r *Redis) activityPrefix(tag string) string {
+	return r.prefix + activityMark + "{" + tag + "}:"
 }
 
 // splitID returns the user tag of an id from NewID. ok is false for
@@ -369,8 +428,9 @@ func (r *Redis) Create(ctx context.Context, s *Session) error {
 	if err := r.linkProvider(ctx, s, tag, member); err != nil {
 		return err
 	}
-	created, err := createScript.Run(ctx, r.client, []string{key, slot + indexName},
-		v, member, r.now().UnixMilli(), h.deadline(), ttlSlack.Milliseconds()).Int64()
+	created, err := createScript.Run(ctx, r.client, []string{key, slot + indexName, r.activityKey(key)},
+		v, member, r.now().UnixMilli(), h.deadline(), h.expires, ttlSlack.Milliseconds()).Int64()
+	r.cache.drop(key)
 	if err != nil {
 		return r.fail("create", err)
 	}
@@ -380,7 +440,9 @@ func (r *Redis) Create(ctx context.Context, s *Session) error {
 	return nil
 }
 
-// Get implements Store: one GET. Each call returns a fresh record.
+// Get implements Store: from the local cache when it holds the session
+// and its invalidation stream is up, else one MGET of the record and its
+// activity.
 func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 	if err := r.check(ctx); err != nil {
 		return nil, err
@@ -389,27 +451,45 @@ func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
+	now := r.now()
+	if s, ok := r.cache.get(tag, id, now); ok {
+		return s, nil
+	}
 	key := r.recordKey(tag, id)
-	var v string
+	fill := r.cache.begin(key)
+	s, err := r.read(ctx, key, id, now)
+	if err == nil {
+		r.cache.put(fill, key, id, s)
+	}
+	return s, err
+}
+
+// read is Get from Redis: one MGET of the record and its activity.
+func (r *Redis) read(ctx context.Context, key, id string, now time.Time) (*Session, error) {
+	var v, act string
+	var found bool
 	var err error
 	if r.gets != nil {
-		v, err = r.gets.get(ctx, key)
+		v, act, found, err = r.gets.get(ctx, key, r.activityKey(key))
 	} else {
 		bctx, cancel := r.bound(ctx)
-		v, err = r.client.Get(bctx, key).Result()
+		v, act, found, err = mget(bctx, r.client, key, r.activityKey(key))
 		cancel()
-	}
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, r.fail("get", err)
+	}
+	if !found {
+		return nil, ErrNotFound
 	}
 	h, ok := parseHeader(v)
 	if !ok {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, errRecord)
 	}
-	if r.now().UnixMilli() >= h.deadline() {
+	if a, ok := parseField(act); ok && a > h.activity {
+		h.activity = a
+	}
+	if now.UnixMilli() >= h.deadline() {
 		return nil, ErrNotFound
 	}
 	s, err := r.cipher.open(v, key, id, h)
@@ -421,8 +501,28 @@ func (r *Redis) Get(ctx context.Context, id string) (*Session, error) {
 	return s, nil
 }
 
-// Touch implements Store: one script moves the activity, the record's TTL
-// and its index entry.
+// mget reads a record and its activity key in one MGET; found is false
+// when the record is absent. An absent activity key reads as "".
+func mget(ctx context.Context, c redis.Cmdable, key, activity string) (v, act string, found bool, err error) {
+	return mgetResult(c.MGet(ctx, key, activity))
+}
+
+// mgetResult unpacks what mget asked for.
+func mgetResult(cmd *redis.SliceCmd) (v, act string, found bool, err error) {
+	vals, err := cmd.Result()
+	if err != nil {
+		return "", "", false, err
+	}
+	if len(vals) != 2 {
+		return "", "", false, fmt.Errorf("MGET answered %d values for 2 keys", len(vals))
+	}
+	v, found = vals[0].(string)
+	act, _ = vals[1].(string)
+	return v, act, found, nil
+}
+
+// Touch implements Store: one script moves the activity in the activity
+// key; the record, and so every instance's cached copy, stays as it is.
 func (r *Redis) Touch(ctx context.Context, id string, t time.Time) error {
 	if err := r.check(ctx); err != nil {
 		return err
@@ -433,16 +533,20 @@ func (r *Redis) Touch(ctx context.Context, id string, t time.Time) error {
 	}
 	member := r.member(id)
 	slot := r.slotPrefix(tag)
+	key := slot + member
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	live, err := touchScript.Run(ctx, r.client, []string{slot + member, slot + indexName},
+	stored, err := touchScript.Run(ctx, r.client, []string{key, slot + indexName, r.activityKey(key)},
 		member, r.now().UnixMilli(), activityField(t), ttlSlack.Milliseconds()).Int64()
 	if err != nil {
+		r.cache.drop(key)
 		return r.fail("touch", err)
 	}
-	if live == 0 {
+	if stored == 0 {
+		r.cache.drop(key)
 		return ErrNotFound
 	}
+	r.cache.touched(key, time.UnixMilli(stored))
 	return nil
 }
 
@@ -457,9 +561,14 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 	}
 	member := r.member(id)
 	slot := r.slotPrefix(tag)
+	key := slot + member
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	if err := deleteScript.Run(ctx, r.client, []string{slot + member, slot + indexName}, member).Err(); err != nil {
+	err := deleteScript.Run(ctx, r.client, []string{key, slot + indexName, r.activityKey(key)}, member).Err()
+	// Dropped whatever the answer: a delete that failed on the way back
+	// may have taken effect.
+	r.cache.drop(key)
+	if err != nil {
 		return r.fail("delete", err)
 	}
 	return nil
@@ -471,15 +580,21 @@ func (r *Redis) DeleteUser(ctx context.Context, user string) (int, error) {
 	if err := r.check(ctx); err != nil {
 		return 0, err
 	}
-	slot := r.slotPrefix(r.userTag(user))
+	tag := r.userTag(user)
+	slot := r.slotPrefix(tag)
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	n, err := deleteUserScript.Run(ctx, r.client, []string{slot + indexName}, slot, r.now().UnixMilli()).Int()
+	n, err := deleteUserScript.Run(ctx, r.client, []string{slot + indexName}, slot, r.now().UnixMilli(), r.activityPrefix(tag)).Int()
+	r.cache.dropTag(tag)
 	if err != nil {
 		return 0, r.fail("delete user", err)
 	}
 	return n, nil
 }
+
+// CacheStats reports the local cache's counters; all zero without a
+// cache.
+func (r *Redis) CacheStats() CacheStats { return r.cache.stats() }
 
 // Ping implements Store: Redis answers PING.
 func (r *Redis) Ping(ctx context.Context) error {
@@ -500,6 +615,9 @@ func (r *Redis) Close() error {
 	var err error
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
+		if r.track != nil {
+			r.track.close()
+		}
 		if r.gets != nil {
 			r.gets.close()
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	// maxBatch bounds the GETs one pipeline carries.
+	// maxBatch bounds the reads one pipeline carries.
 	maxBatch = 128
 	// maxPipelines bounds the pipelines in flight. One keeps batches
 	// deepest: what queues while it is out leaves together next (on two
@@ -21,8 +21,8 @@ const (
 	maxPipelines = 2
 )
 
-// getBatcher coalesces concurrent GETs into pipelines. Every decision waits
-// on one GET, and under load many wait at once. Sent one by one, each costs
+// getBatcher coalesces concurrent reads (MGETs) into pipelines. Every decision
+// waits on one read, and under load many wait at once. Sent one by one, each costs
 // a write and a read on a socket, in gate and in Redis, and on a loaded
 // machine those system calls, not Redis's work, bound the rate. A worker
 // instead sends whatever queued up while its previous pipeline was in
@@ -49,22 +49,23 @@ type getBatcher struct {
 	wg     sync.WaitGroup
 }
 
-// getCall is one queued GET. done is buffered, so a worker never blocks on
+// getCall is one queued read. done is buffered, so a worker never blocks on
 // a caller that stopped waiting. timer bounds the caller's wait; it stays
-// with the call, so that a GET allocates no timer.
+// with the call, so that a read allocates no timer.
 type getCall struct {
-	key   string
-	val   string
-	err   error
-	done  chan struct{}
-	timer *time.Timer
+	key, activity string
+	val, act      string
+	found         bool
+	err           error
+	done          chan struct{}
+	timer         *time.Timer
 }
 
-// errNoAnswer is a GET's error when Redis did not answer within the
+// errNoAnswer is a read's error when Redis did not answer within the
 // timeout.
 var errNoAnswer = errors.New("no answer within session.redis.timeout")
 
-// newGetBatcher starts up to poolSize workers on client; a GET waits at
+// newGetBatcher starts up to poolSize workers on client; a read waits at
 // most timeout.
 func newGetBatcher(client redis.UniversalClient, poolSize int, timeout time.Duration) *getBatcher {
 	workers := maxPipelines // go-redis's default pool holds 10 per CPU
@@ -91,11 +92,11 @@ func newGetBatcher(client redis.UniversalClient, poolSize int, timeout time.Dura
 	return b
 }
 
-// get is client.Get(ctx, key).Result(), through a pipeline shared with the
-// GETs queued beside it.
-func (b *getBatcher) get(ctx context.Context, key string) (string, error) {
+// get is mget(ctx, client, key, activity), through a pipeline shared with
+// the reads queued beside it.
+func (b *getBatcher) get(ctx context.Context, key, activity string) (v, act string, found bool, err error) {
 	c := b.calls.Get().(*getCall)
-	c.key = key
+	c.key, c.activity = key, activity
 	var expired <-chan time.Time // nil, never ready, without a timeout
 	if b.timeout > 0 {
 		c.timer.Reset(b.timeout)
@@ -105,28 +106,28 @@ func (b *getBatcher) get(ctx context.Context, key string) (string, error) {
 	case b.queue <- c:
 	case <-ctx.Done():
 		b.recycle(c)
-		return "", ctx.Err()
+		return "", "", false, ctx.Err()
 	case <-expired:
 		b.recycle(c)
-		return "", errNoAnswer
+		return "", "", false, errNoAnswer
 	case <-b.ctx.Done():
 		b.recycle(c)
-		return "", errClosed
+		return "", "", false, errClosed
 	}
 	select {
 	case <-c.done:
-		v, err := c.val, c.err
+		v, act, found, err = c.val, c.act, c.found, c.err
 		b.recycle(c)
-		return v, err
+		return v, act, found, err
 	case <-ctx.Done():
 		// A worker holds c: it is left to it, not reused.
 		c.timer.Stop()
-		return "", ctx.Err()
+		return "", "", false, ctx.Err()
 	case <-expired:
-		return "", errNoAnswer
+		return "", "", false, errNoAnswer
 	case <-b.ctx.Done():
 		c.timer.Stop()
-		return "", errClosed
+		return "", "", false, errClosed
 	}
 }
 
@@ -140,7 +141,7 @@ func (b *getBatcher) recycle(c *getCall) {
 func (b *getBatcher) work() {
 	defer b.wg.Done()
 	batch := make([]*getCall, 0, maxBatch)
-	cmds := make([]*redis.StringCmd, 0, maxBatch)
+	cmds := make([]*redis.SliceCmd, 0, maxBatch)
 	for {
 		select {
 		case c := <-b.queue:
@@ -167,20 +168,20 @@ func (b *getBatcher) work() {
 }
 
 // exec runs the batch and files every result in its call.
-func (b *getBatcher) exec(batch []*getCall, cmds []*redis.StringCmd) []*redis.StringCmd {
+func (b *getBatcher) exec(batch []*getCall, cmds []*redis.SliceCmd) []*redis.SliceCmd {
 	if len(batch) == 1 {
 		c := batch[0]
-		c.val, c.err = b.client.Get(b.ctx, c.key).Result()
+		c.val, c.act, c.found, c.err = mget(b.ctx, b.client, c.key, c.activity)
 		return cmds
 	}
 	pipe := b.client.Pipeline()
 	for _, c := range batch {
-		cmds = append(cmds, pipe.Get(b.ctx, c.key))
+		cmds = append(cmds, pipe.MGet(b.ctx, c.key, c.activity))
 	}
 	// Exec's error is also every failed command's own error.
 	_, _ = pipe.Exec(b.ctx)
 	for i, c := range batch {
-		c.val, c.err = cmds[i].Result()
+		c.val, c.act, c.found, c.err = mgetResult(cmds[i])
 	}
 	return cmds
 }

@@ -32,7 +32,7 @@ func (h *gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "get" && h.once.CompareAndSwap(false, true) {
+		if cmd.Name() == "mget" && h.once.CompareAndSwap(false, true) {
 			h.held <- struct{}{}
 			select {
 			case <-h.release:
@@ -46,7 +46,7 @@ func (h *gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h *gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if cmds[0].Name() == "get" {
+		if cmds[0].Name() == "mget" {
 			h.mu.Lock()
 			h.pipelines = append(h.pipelines, len(cmds))
 			h.mu.Unlock()

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -47,4 +48,47 @@ func newRedisStore(t testing.TB, cfg config.Redis, now func() time.Time) *sessio
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// newCachedStore is newRedisStore with the local cache on, its streams
+// built from the same plan, as gate serve builds them.
+func newCachedStore(t testing.TB, cfg config.Redis, now func() time.Time) *session.Redis {
+	t.Helper()
+	client, plan, err := redisconn.New(cfg)
+	if err != nil {
+		t.Fatalf("redisconn.New: %v", err)
+	}
+	s, err := session.NewRedis(client, session.RedisOptions{
+		RecordKey: testKeys(t).RecordCipher,
+		NameKey:   testKeys(t).KeyHash,
+		Prefix:    cfg.SessionPrefix,
+		Name:      plan.String(),
+		Now:       now,
+		PoolSize:  plan.PoolSize,
+		Timeout:   plan.Timeout,
+		Cache:     &session.CacheOptions{MaxEntries: 1000, StreamClient: plan.StreamClient, WatchMaster: plan.MasterWatch()},
+	})
+	if err != nil {
+		client.Close()
+		t.Fatalf("session.NewRedis: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	// Connected, as gate's health watch connects it at start: with
+	// Sentinel, the cache waits for the store's client to name the master.
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	return s
+}
+
+// waitCache polls until the store's cache is up (or down).
+func waitCache(t testing.TB, s *session.Redis, up bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.CacheStats().Up != up {
+		if time.Now().After(deadline) {
+			t.Fatalf("cache up = %v after 10s; want %v", !up, up)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

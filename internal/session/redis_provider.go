@@ -34,15 +34,6 @@ redis.call('ZADD', KEYS[1], e, ARGV[1])
 expire_index(KEYS[1], now, slack)
 return 1
 `)
-
-	// endScript removes a record and its per-user index entry, and
-	// reports whether the record was there.
-	// KEYS: record, user index. ARGV: member H.
-	endScript = redis.NewScript(`
-local n = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return n
-`)
 )
 
 // providerIndexKey is the key of the index of a provider subject or sid.
@@ -97,7 +88,9 @@ func (r *Redis) DeleteProvider(ctx context.Context, provider, subject, sid strin
 		tag, h, ok := splitProviderMember(m)
 		if ok {
 			slot := r.slotPrefix(tag)
-			ended, err := endScript.Run(ctx, r.client, []string{slot + h, slot + indexName}, h).Int()
+			rec := slot + h
+			ended, err := deleteScript.Run(ctx, r.client, []string{rec, slot + indexName, r.activityKey(rec)}, h).Int()
+			r.cache.drop(rec)
 			if err != nil {
 				return n, r.fail("delete provider sessions", err)
 			}

@@ -223,16 +223,19 @@ func TestRedisKeysRevealNothing(t *testing.T) {
 					shortKey = key
 				}
 			}
-			checkTTL("session (inactivity first)", shortKey, time.Until(short.Deadline()))
+			// A record lives to its absolute expiry: activity has a key of its
+			// own (written by Touch), so that write-backs leave the record,
+			// which every instance's cache tracks, alone.
+			checkTTL("session", shortKey, time.Until(short.ExpiresAt))
 			checkTTL("remember-me session", longKey, time.Until(long.ExpiresAt))
 			checkTTL("index (longest session)", index, time.Until(long.ExpiresAt))
 		})
 	}
 }
 
-// TestRedisTouchMovesTTL checks that Touch moves the record's TTL with
-// the inactivity deadline, but never past the absolute expiry, and that
-// the index lives as long as its longest session.
+// TestRedisTouchMovesTTL checks that Touch writes the activity to the
+// activity key, whose TTL follows the inactivity deadline but never passes
+// the absolute expiry, and leaves the record and the index alone.
 func TestRedisTouchMovesTTL(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -259,13 +262,10 @@ func TestRedisTouchMovesTTL(t *testing.T) {
 			if err := s.Create(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
-			var record, index string
-			for _, k := range scanKeys(t, admin, cfg.SessionPrefix) {
-				if strings.HasSuffix(k, ":index") {
-					index = k
-				} else {
-					record = k
-				}
+			record, index := recordAndIndex(t, admin, cfg.SessionPrefix)
+			before := map[string]string{}
+			for _, k := range []string{record, index} {
+				before[k] = admin.Dump(ctx, k).Val()
 			}
 
 			now = start.Add(4 * time.Minute)
@@ -274,17 +274,85 @@ func TestRedisTouchMovesTTL(t *testing.T) {
 			}
 			// Redis's clock has not moved 4 minutes: the TTL is the remaining
 			// life by the store's clock, plus the slack.
+			activity := activityKey(cfg.SessionPrefix, record)
+			got, err := admin.PTTL(ctx, activity).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.want + ttlSlack; got > want || got < want-5*time.Second {
+				t.Errorf("PTTL of the activity key after Touch = %v; want about %v", got, want)
+			}
 			for _, k := range []string{record, index} {
-				got, err := admin.PTTL(ctx, k).Result()
-				if err != nil {
-					t.Fatal(err)
+				if after := admin.Dump(ctx, k).Val(); after != before[k] {
+					t.Errorf("Touch changed %s; want it left alone", k)
 				}
-				if want := tt.want + ttlSlack; got > want || got < want-5*time.Second {
-					t.Errorf("PTTL %s after Touch = %v; want about %v", k, got, want)
+				if got := admin.PTTL(ctx, k).Val(); got < tt.expiration+ttlSlack-5*time.Second {
+					t.Errorf("PTTL %s after Touch = %v; want the absolute expiry, about %v", k, got, tt.expiration+ttlSlack)
 				}
 			}
 		})
 	}
+}
+
+// TestRedisTouchUpgradesOldRecords checks that a record written before
+// activity keys existed (TTL and index score the inactivity deadline)
+// stays valid, and that its first Touch gives it the absolute expiry as
+// TTL and index score, so that later Touches leave it alone.
+func TestRedisTouchUpgradesOldRecords(t *testing.T) {
+	ctx := context.Background()
+	cfg := plainConfig(t)
+	admin := plain(t).Admin()
+	start := time.Now()
+	now := start
+	s := newRedisStore(t, cfg, func() time.Time { return now })
+	rec := newIdentity().session(t, s, now, false)
+	record, index := recordAndIndex(t, admin, cfg.SessionPrefix)
+	// The earlier layout: TTL and score at the inactivity deadline.
+	deadline := rec.Deadline()
+	member := record[strings.LastIndexByte(record, ':')+1:]
+	admin.PExpire(ctx, record, time.Until(deadline)+ttlSlack)
+	admin.ZAdd(ctx, index, redis.Z{Score: float64(deadline.UnixMilli()), Member: member})
+	if _, err := s.Get(ctx, rec.ID); err != nil {
+		t.Fatalf("Get of an earlier record: %v", err)
+	}
+
+	now = start.Add(time.Minute)
+	if err := s.Touch(ctx, rec.ID, now); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	// By the store's clock, a minute on.
+	if got, want := admin.PTTL(ctx, record).Val(), time.Until(rec.ExpiresAt)-time.Minute+ttlSlack; got < want-5*time.Second || got > want+time.Second {
+		t.Errorf("record PTTL after the first Touch = %v; want about %v", got, want)
+	}
+	if got, want := admin.ZScore(ctx, index, member).Val(), float64(rec.ExpiresAt.UnixMilli()); got != want {
+		t.Errorf("index score after the first Touch = %v; want the absolute expiry %v", got, want)
+	}
+	if got, err := s.Get(ctx, rec.ID); err != nil || !got.LastActivity.Equal(now.Truncate(time.Millisecond)) {
+		t.Errorf("Get after Touch = %v, %v; want activity %v", got, err, now)
+	}
+}
+
+// recordAndIndex returns the one record and the index under prefix.
+func recordAndIndex(t *testing.T, admin *redis.Client, prefix string) (record, index string) {
+	t.Helper()
+	for _, k := range scanKeys(t, admin, prefix) {
+		switch {
+		case strings.HasSuffix(k, ":index"):
+			index = k
+		case strings.HasPrefix(k, prefix+"{"):
+			record = k
+		}
+	}
+	if record == "" || index == "" {
+		t.Fatalf("record %q, index %q; want both", record, index)
+	}
+	return record, index
+}
+
+// activityKey is the activity key of a record: the store's layout, as an
+// operator would see it.
+func activityKey(prefix, record string) string {
+	return prefix + "a" + strings.TrimPrefix(record, prefix)
 }
 
 // TestRedisIndexStaysBounded checks that the per-user index forgets ended
@@ -312,8 +380,9 @@ func TestRedisIndexStaysBounded(t *testing.T) {
 	if n := admin.ZCard(ctx, index).Val(); n != 20 {
 		t.Fatalf("index holds %d ids; want 20 (the deleted one removed)", n)
 	}
-	// All 20 idle past their deadline; the next login prunes them.
-	now = now.Add(6 * time.Minute)
+	// All 20 past their absolute expiry (the index's score: idle
+	// sessions stay filed until then); the next login prunes them.
+	now = now.Add(time.Hour + time.Second)
 	id.session(t, s, now, false)
 	if n := admin.ZCard(ctx, index).Val(); n != 1 {
 		t.Errorf("index holds %d ids after the others ended; want 1", n)
@@ -650,7 +719,8 @@ func (c *commandCounter) take() map[string]int {
 }
 
 // TestRedisRoundTrips counts what the store sends and what Redis serves:
-// the common path, Get, is exactly one GET, and Touch one script call.
+// the common path, Get, is exactly one MGET (record and activity), and
+// Touch one script call.
 func TestRedisRoundTrips(t *testing.T) {
 	if redistest.ExternalURL() != "" {
 		t.Skip("counts commands server-wide; needs a server of its own")
@@ -694,11 +764,11 @@ func TestRedisRoundTrips(t *testing.T) {
 			served[name] = d
 		}
 	}
-	if len(served) != 1 || served["get"] != n {
-		t.Errorf("%d Gets made Redis serve %v; want exactly %d GET", n, served, n)
+	if len(served) != 1 || served["mget"] != n {
+		t.Errorf("%d Gets made Redis serve %v; want exactly %d MGET", n, served, n)
 	}
-	if sent := counter.take(); len(sent) != 1 || sent["get"] != n {
-		t.Errorf("%d Gets sent %v; want exactly %d GET", n, sent, n)
+	if sent := counter.take(); len(sent) != 1 || sent["mget"] != n {
+		t.Errorf("%d Gets sent %v; want exactly %d MGET", n, sent, n)
 	}
 
 	for i := range n {
@@ -718,6 +788,57 @@ func BenchmarkRedisGet(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Get(ctx, rec.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisGetCached is BenchmarkRedisGet with the local cache: a
+// hit, the decoded session.
+func BenchmarkRedisGetCached(b *testing.B) {
+	ctx := context.Background()
+	cfg := plainConfig(b)
+	s := newCachedStore(b, cfg, time.Now)
+	waitCache(b, s, true)
+	rec := newIdentity().session(b, s, time.Now(), true)
+	for s.CacheStats().Entries == 0 {
+		if _, err := s.Get(ctx, rec.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Get(ctx, rec.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGoRedisCSCGet is go-redis 9.23's own client-side cache (RESP3)
+// answering a GET of a session-sized value from memory: the raw reply,
+// which the store would still have to parse and decrypt
+// (BenchmarkRecordOpen) and whose key it would still have to hash.
+func BenchmarkGoRedisCSCGet(b *testing.B) {
+	ctx := context.Background()
+	o := plain(b).Admin().Options()
+	o.Protocol = 3
+	o.ClientSideCacheConfig = &redis.ClientSideCacheConfig{MaxEntries: 1024}
+	c := redis.NewClient(o)
+	defer c.Close()
+	key := redistest.Prefix() + "csc"
+	if err := c.Set(ctx, key, strings.Repeat("x", 200), time.Minute).Err(); err != nil {
+		b.Fatal(err)
+	}
+	for range 3 {
+		if err := c.Get(ctx, key).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Get(ctx, key).Err(); err != nil {
 			b.Fatal(err)
 		}
 	}
