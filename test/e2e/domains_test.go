@@ -187,14 +187,20 @@ func (b *browser) signIn(domain, app, portal string) {
 // wantIdentity checks the user the app's echo page says it saw.
 func (b *browser) wantIdentity(user string) {
 	b.t.Helper()
+	if got := b.echo().Header.Get("Remote-User"); got != user {
+		b.failf("app saw Remote-User %q; want %q", got, user)
+	}
+}
+
+// echo is what the app's echo page says it saw.
+func (b *browser) echo() echoed {
+	b.t.Helper()
 	text := b.text("read what the app saw", chromedp.CSS("pre"))
 	var e echoed
 	if err := json.Unmarshal([]byte(text), &e); err != nil {
 		b.failf("the app's page is not its echo: %v\n%s", err, text)
 	}
-	if got := e.Header.Get("Remote-User"); got != user {
-		b.failf("app saw Remote-User %q; want %q", got, user)
-	}
+	return e
 }
 
 // cookies are the cookies the browser would send to urls.

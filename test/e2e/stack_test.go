@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,8 +87,9 @@ session:
 
 // startGate runs the gate binary on a free port with the portal at
 // proxyPort, and returns it, its port and its (watched) users file once
-// /healthz answers.
-func startGate(t testing.TB, proxyPort int) (*proc, int, string) {
+// /healthz answers. backends, when not empty, is YAML inserted at the top
+// of authentication_backend (indented by two spaces), such as an oidc list.
+func startGate(t testing.TB, proxyPort int, backends string) (*proc, int, string) {
 	t.Helper()
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users.yml")
@@ -100,7 +102,10 @@ func startGate(t testing.TB, proxyPort int) (*proc, int, string) {
     tokens:
       - {name: e2e, hash: '%s'}
 `, aliceName, aliceDisp, cheapHash(alicePass), aliceEmail, gateusers.TokenHash(aliceToken)))
-	p, port := runGate(t, dir, func(port int) string { return fmt.Sprintf(gateConfig, port, proxyPort, users) })
+	p, port := runGate(t, dir, func(port int) string {
+		return strings.Replace(fmt.Sprintf(gateConfig, port, proxyPort, users),
+			"authentication_backend:\n", "authentication_backend:\n"+backends, 1)
+	})
 	return p, port, users
 }
 
