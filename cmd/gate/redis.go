@@ -11,6 +11,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/credcache"
 	"gate/internal/keys"
+	"gate/internal/oidc"
 	"gate/internal/ratelimit"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
@@ -23,6 +24,7 @@ type redisParts struct {
 	counters *regulation.RedisCounters
 	creds    *credcache.Redis
 	limits   *ratelimit.Redis
+	states   *oidc.RedisStates
 	// health follows the client's commands and logs each outage.
 	health *redisconn.Health
 	// stop ends the health watch and closes the client.
@@ -67,6 +69,7 @@ func openRedis(rc config.Redis, plan *redisconn.Plan, k keys.Set, log zerolog.Lo
 		counters: regulation.NewRedisCounters(client, rc.StatePrefix, plan.String()),
 		creds:    credcache.NewRedis(client, rc.StatePrefix),
 		limits:   ratelimit.NewRedis(client, rc.StatePrefix),
+		states:   oidc.NewRedisStates(client, rc.StatePrefix),
 		health:   health,
 		stop: func() {
 			cancel()

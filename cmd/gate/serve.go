@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,9 +17,12 @@ import (
 	"gate/internal/config"
 	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
+	"gate/internal/keys"
+	"gate/internal/oidc"
 	"gate/internal/ratelimit"
 	"gate/internal/revoke"
 	"gate/internal/session"
+	"gate/internal/users"
 )
 
 // shutdownGrace is how long in-flight requests may finish after SIGTERM.
@@ -107,11 +111,22 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		return nil, nil, err
 	}
 
-	dir, err := openUsers(cfg, cfg.AuthenticationBackend.File.Watch, log)
-	if err != nil {
-		return fail(err)
+	// Without a users file (providers only), nobody signs in with a
+	// password and no token authenticates.
+	var (
+		dir       gatehttp.UserDirectory  = noUsers{}
+		tokens    gatehttp.TokenDirectory = noUsers{}
+		file      *users.File
+		linkUsers oidc.Directory
+	)
+	if cfg.AuthenticationBackend.File.Path != "" {
+		f, err := openUsers(cfg, cfg.AuthenticationBackend.File.Watch, log)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, func() { _ = f.Close() })
+		file, dir, tokens, linkUsers = f, f, f, f
 	}
-	closers = append(closers, func() { _ = dir.Close() })
 
 	for _, w := range st.rules.Warnings() {
 		log.Warn().Msg("warning: " + w.String())
@@ -128,6 +143,7 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		// health feeds the store's up gauge and outage counter; nil for
 		// the memory store, which is always up.
 		health gatehttp.StoreHealth
+		states oidc.StateStore = oidc.NewMemoryStates(0, nil)
 	)
 	if rc := cfg.Session.Redis; rc != nil {
 		r, err := openRedis(*rc, st.redis, st.keys, log)
@@ -135,7 +151,7 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 			return fail(err)
 		}
 		closers = append(closers, r.stop)
-		store, creds, limiter, health = r.store, r.creds, r.limits, r.health
+		store, creds, limiter, health, states = r.store, r.creds, r.limits, r.health, r.states
 		if reg, err = newRegulator(cfg, r.counters, st.keys); err != nil {
 			return fail(atKey("regulation", err))
 		}
@@ -149,7 +165,21 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 	// ends that user's sessions in the store, for good.
 	revoker := revoke.New(store, log)
 	closers = append(closers, revoker.Close)
-	dir.OnRevoke(revoker.Revoke)
+	if file != nil {
+		file.OnRevoke(revoker.Revoke)
+	}
+	providers, err := newProviders(cfg, states, st.keys, linkUsers, log)
+	if err != nil {
+		return fail(err)
+	}
+	// Discovery runs in the background, with back-off: gate serves (and
+	// password logins work) while a provider is down.
+	discovery, stopDiscovery := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, p := range providers {
+		wg.Go(func() { p.Run(discovery) })
+	}
+	closers = append(closers, func() { stopDiscovery(); wg.Wait() })
 
 	var metrics *gatehttp.Metrics
 	if cfg.Metrics.Enabled {
@@ -167,11 +197,13 @@ func build(cfg *config.Config, st *startup) (*gatehttp.Server, func(), error) {
 		TrustedProxies: st.trusted,
 		WriteTimeout:   cfg.Server.WriteTimeout,
 		Header:         cfg.AuthenticationBackend.Header,
-		Tokens:         dir,
+		Tokens:         tokens,
 		Credentials:    creds,
 		CredentialKey:  st.keys.Credentials,
 		Limiter:        limiter,
 		RateLimitKey:   st.keys.RateLimit,
+		OIDC:           providers,
+		NoPasswords:    file == nil,
 	})
 	if err != nil {
 		return fail(err)
@@ -220,4 +252,32 @@ func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 	// not be safe for that (a test's buffer is not).
 	w = zerolog.SyncWriter(w)
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+// newProviders builds the OpenID Connect providers on states, the flow
+// state store serve uses; prepare builds them once on a memory store to
+// check them. They do no I/O until Run.
+func newProviders(cfg *config.Config, states oidc.StateStore, k keys.Set, dir oidc.Directory, log zerolog.Logger) ([]*oidc.Provider, error) {
+	var out []*oidc.Provider
+	for i, pc := range cfg.AuthenticationBackend.OIDC {
+		p, err := oidc.New(pc, oidc.Options{States: states, Key: k.OIDCState, Users: dir, Logger: log})
+		if err != nil {
+			return nil, atKey(fmt.Sprintf("authentication_backend.oidc[%d]", i), err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// noUsers is the users directory of a gate without a users file.
+type noUsers struct{}
+
+func (noUsers) Authenticate(context.Context, string, string) (users.User, error) {
+	return users.User{}, users.ErrInvalidCredentials
+}
+
+func (noUsers) Lookup(string) (users.User, bool) { return users.User{}, false }
+
+func (noUsers) AuthenticateToken(string, time.Time) (users.User, error) {
+	return users.User{}, users.ErrInvalidCredentials
 }

@@ -14,6 +14,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/cookie"
 	"gate/internal/keys"
+	"gate/internal/oidc"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
 	"gate/internal/users"
@@ -84,6 +85,9 @@ func prepare(cfg *config.Config, logOut io.Writer) (*startup, error) {
 	}
 	s.regulator, err = newRegulator(cfg, regulation.NewMemoryCounters(regulation.MemoryOptions{}), s.keys)
 	check("regulation", err)
+	// Providers are built again by serve, on the store it opens.
+	_, err = newProviders(cfg, oidc.NewMemoryStates(1, nil), s.keys, linkCheck{}, s.log)
+	check("authentication_backend.oidc", err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -163,3 +167,10 @@ func namesKey(msg string) bool {
 	}
 	return false
 }
+
+// linkCheck stands in for the users file when prepare builds the
+// providers: config has checked that a provider with link has a file.
+type linkCheck struct{}
+
+func (linkCheck) Entry(string) (users.User, bool)       { return users.User{}, false }
+func (linkCheck) EntryByEmail(string) (users.User, int) { return users.User{}, 0 }

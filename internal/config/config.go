@@ -49,8 +49,11 @@ type Portal struct {
 
 // AuthenticationBackend selects where users come from.
 type AuthenticationBackend struct {
+	// File is optional once OIDC names a provider.
 	File   FileBackend   `koanf:"file"`
 	Header HeaderBackend `koanf:"header"`
+	// OIDC are the upstream OpenID Connect providers (SPEC section 11).
+	OIDC []OIDCProvider `koanf:"oidc"`
 }
 
 // HeaderBackend lets machine clients authenticate on the authz endpoints

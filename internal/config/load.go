@@ -83,6 +83,7 @@ func Load(files []string, getenv func(string) string) (*Config, error) {
 	}
 
 	raw := k.Raw()
+	oidcSecretLayer(raw, getenv, &ps)
 	expandStoreEnv(raw, getenv, &ps)
 	fromURL := useRedisURL(raw, given, getenv)
 	applySectionDefaults(raw)

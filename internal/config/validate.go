@@ -68,10 +68,13 @@ func (c *Config) validateAuthenticationBackend(ps *problems) {
 	if h := c.AuthenticationBackend.Header; h.Cache < 0 {
 		ps.add("authentication_backend.header.cache", "must be 0 (no cache) or positive, got %v", h.Cache)
 	}
+	c.validateOIDC(ps)
 	const key = "authentication_backend.file.path"
 	p := c.AuthenticationBackend.File.Path
 	if p == "" {
-		ps.add(key, "required: the users file")
+		if len(c.AuthenticationBackend.OIDC) == 0 {
+			ps.add(key, "required: the users file (or a provider in authentication_backend.oidc)")
+		}
 		return
 	}
 	// Only existence and access: the users package owns the format.

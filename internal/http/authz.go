@@ -232,11 +232,23 @@ func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Sessio
 	if sess.Domain != st.site.domain {
 		return nil, users.User{}, nil
 	}
+	// A provider's user without a users-file entry carries its identity
+	// in the session; the users file neither revokes nor updates it (a
+	// back-channel logout does). Every other session answers to its
+	// users-file entry, a linked provider session included.
+	if sess.External() {
+		return sess, externalUser(sess), nil
+	}
 	user, ok := s.opts.Users.Lookup(sess.User)
 	if !ok || user.Stamp != sess.Stamp {
 		return nil, users.User{}, nil
 	}
 	return sess, user, nil
+}
+
+// externalUser is the identity a provider session carries.
+func externalUser(sess *session.Session) users.User {
+	return users.User{Name: sess.User, DisplayName: sess.DisplayName, Email: sess.Email, Groups: sess.Groups}
 }
 
 // portalNamed checks ?authelia_url=, which Authelia's proxy snippets add

@@ -18,6 +18,8 @@ type Metrics struct {
 	// credentials counts Basic and token credentials on the authz
 	// endpoints by outcome; "verified" is one password check.
 	credentials *prometheus.CounterVec
+	// oidcLogins counts sign-ins through providers by provider and result.
+	oidcLogins *prometheus.CounterVec
 	// byResult resolves the decision counters once; the label lookup would
 	// otherwise hash on every request.
 	byResult map[string]prometheus.Counter
@@ -59,8 +61,12 @@ func NewMetrics(activeSessions func() float64) *Metrics {
 			Name: "gate_authz_credentials_total",
 			Help: "Basic and token credentials on the authz endpoints by outcome (verified is one password check).",
 		}, []string{"result"}),
+		oidcLogins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gate_oidc_logins_total",
+			Help: "Sign-ins through OpenID Connect providers by provider and result.",
+		}, []string{"provider", "result"}),
 	}
-	m.reg.MustRegister(m.decisions, m.latency, m.logins, m.storeErrors, m.credentials,
+	m.reg.MustRegister(m.decisions, m.latency, m.logins, m.storeErrors, m.credentials, m.oidcLogins,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gate_session_store_up",
 			Help: "Whether the session store serves (1) or is in an outage (0); the memory store is always up.",

@@ -78,6 +78,10 @@ type portalView struct {
 	Error      string
 	Message    string
 	RememberMe bool
+	// Providers are the buttons of the OpenID Connect providers;
+	// Passwords is whether the password form is shown (a users file).
+	Providers []providerButton
+	Passwords bool
 }
 
 // renderPortal writes the portal page. The CSP's form-action admits, besides
@@ -87,6 +91,10 @@ func (s *Server) renderPortal(w http.ResponseWriter, r *http.Request, code int, 
 	site := siteOf(r)
 	v.Base = site.base
 	v.RememberMe = site.RememberMe > 0
+	v.Passwords = !s.opts.NoPasswords
+	if v.User == nil {
+		v.Providers = s.providerButtons(site, v.RD)
+	}
 	var buf bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&buf, "portal", v); err != nil {
 		logFrom(r).Error().Err(err).Msg("render portal")
@@ -264,30 +272,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	st := stateFrom(ctx)
+	st := stateFrom(r.Context())
 	site := st.site
-
-	// A session the client still presents ends here: a cookie planted by
-	// someone else must never become this user's session.
-	if id, err := site.Cookies.Read(r); err == nil {
-		if err := s.opts.Sessions.Delete(ctx, id); err != nil {
-			s.storeError(st, "delete", err)
-		}
-	}
-	sess, maxAge, err := s.newSession(site, user, req.RememberMe)
-	if err == nil {
-		err = s.opts.Sessions.Create(ctx, sess)
-	}
-	if err != nil {
-		s.storeError(st, "create", err)
-		s.loginCount("error")
-		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
+	sess, err := s.startSession(w, r, site, user, req.RememberMe, nil)
+	if errors.Is(err, errCookie) {
+		writeText(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	if err := site.Cookies.Write(w, sess.ID, maxAge); err != nil {
-		st.logger().Error().Err(err).Msg("write session cookie")
-		writeText(w, http.StatusInternalServerError, "internal error")
+	if err != nil {
+		s.loginCount("error")
+		s.loginFailed(w, r, isJSON, http.StatusServiceUnavailable, "sign-in is unavailable right now", req)
 		return
 	}
 	s.loginCount("success")
@@ -392,6 +386,48 @@ func (s *Server) checkPassword(ctx context.Context, req loginRequest) (users.Use
 // setRetryAfter sets Retry-After to d in whole seconds, rounded up.
 func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+}
+
+// errCookie: the session was created but its cookie could not be written.
+var errCookie = errors.New("http: write session cookie")
+
+// startSession signs the client in as u on site, for a password login and
+// a provider's sign-in alike: the session the client still presents ends
+// (a cookie planted by someone else must never become this user's
+// session), a new one is created under a new id, and its cookie written.
+// from, when not nil, marks the session as signed in through a provider.
+// Store failures are logged here and returned; errCookie is returned when
+// the cookie could not be written.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, site *site, u users.User, rememberMe bool, from *providerLogin) (*session.Session, error) {
+	ctx := r.Context()
+	st := stateFrom(ctx)
+	if id, err := site.Cookies.Read(r); err == nil {
+		if err := s.opts.Sessions.Delete(ctx, id); err != nil {
+			s.storeError(st, "delete", err)
+		}
+	}
+	sess, maxAge, err := s.newSession(site, u, rememberMe)
+	if err == nil {
+		if from != nil {
+			sess.Provider, sess.Subject, sess.SID = from.provider, from.subject, from.sid
+		}
+		err = s.opts.Sessions.Create(ctx, sess)
+	}
+	if err != nil {
+		s.storeError(st, "create", err)
+		return nil, err
+	}
+	if err := site.Cookies.Write(w, sess.ID, maxAge); err != nil {
+		st.logger().Error().Err(err).Msg("write session cookie")
+		return nil, errCookie
+	}
+	return sess, nil
+}
+
+// providerLogin is what a session signed in through a provider remembers
+// of it, for back-channel logout.
+type providerLogin struct {
+	provider, subject, sid string
 }
 
 // newSession builds the record for a fresh login; maxAge is the cookie's

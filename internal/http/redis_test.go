@@ -18,6 +18,7 @@ import (
 	"gate/internal/cookie"
 	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
+	"gate/internal/oidc"
 	"gate/internal/ratelimit"
 	"gate/internal/redisconn"
 	"gate/internal/regulation"
@@ -49,6 +50,13 @@ func newRedisGate(t testing.TB, cfg config.Redis, usersPath string) *env {
 // newRedisGateWith is newRedisGate whose users file is wrapped by wrap,
 // when set.
 func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap func(gatehttp.UserDirectory) gatehttp.UserDirectory) *env {
+	t.Helper()
+	return newRedisGateOIDC(t, cfg, usersPath, wrap, nil)
+}
+
+// newRedisGateOIDC is newRedisGateWith with OpenID Connect providers,
+// their flow state in the same Redis.
+func newRedisGateOIDC(t testing.TB, cfg config.Redis, usersPath string, wrap func(gatehttp.UserDirectory) gatehttp.UserDirectory, providers []config.OIDCProvider) *env {
 	t.Helper()
 	f, err := users.Open(usersPath, false, zerolog.Nop())
 	if err != nil {
@@ -90,7 +98,9 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 		t.Fatal(err)
 	}
 	metrics := gatehttp.NewMetrics(nil)
+	provs := newProviders(t, providers, oidc.NewRedisStates(client, cfg.StatePrefix), f)
 	srv, err := gatehttp.New(gatehttp.Options{
+		OIDC:               provs,
 		Sessions:           store,
 		Cookies:            cookies,
 		Users:              u,
@@ -115,7 +125,7 @@ func newRedisGateWith(t testing.TB, cfg config.Redis, usersPath string, wrap fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, h: srv, usersPath: usersPath, users: f, revoker: revoker, metrics: metrics}
+	return &env{t: t, h: srv, usersPath: usersPath, users: f, revoker: revoker, metrics: metrics, providers: provs}
 }
 
 func redisConfig(srv *redistest.Server) config.Redis {

@@ -16,6 +16,7 @@ import (
 	"gate/internal/config"
 	"gate/internal/cookie"
 	"gate/internal/credcache"
+	"gate/internal/oidc"
 	"gate/internal/ratelimit"
 	"gate/internal/regulation"
 	"gate/internal/session"
@@ -94,6 +95,14 @@ type Options struct {
 	// RateLimit); required when a rule has a rate_limit.
 	RateLimitKey []byte
 
+	// OIDC are the upstream OpenID Connect providers, in configuration
+	// order (their buttons' order). Sessions must then implement
+	// DeleteProvider (session.Store does).
+	OIDC []*oidc.Provider
+	// NoPasswords: there is no users file; the portal shows only the
+	// providers' buttons.
+	NoPasswords bool
+
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -120,6 +129,8 @@ type Server struct {
 	// with pooled HMAC states.
 	credNames  *credcache.Namer
 	limitNames *ratelimit.Namer
+	// providers are Options.OIDC by id.
+	providers map[string]*oidc.Provider
 }
 
 // New checks opts and builds the router.
@@ -165,6 +176,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Rules.Limited() && len(opts.RateLimitKey) < 32 {
 		return nil, errors.New("http: a rate-limit key of at least 32 bytes is required with a rule's rate_limit")
+	}
+	s.providers = make(map[string]*oidc.Provider, len(opts.OIDC))
+	for _, p := range opts.OIDC {
+		if _, dup := s.providers[p.ID()]; dup {
+			return nil, fmt.Errorf("http: two providers with the id %q", p.ID())
+		}
+		s.providers[p.ID()] = p
 	}
 	s.credNames = credcache.NewNamer(opts.CredentialKey)
 	s.limitNames = ratelimit.NewNamer(opts.RateLimitKey)
@@ -236,6 +254,14 @@ func (s *Server) routePortal(r chi.Router, base string, fallback *site) {
 		r.Get("/", s.handlePortal)
 		r.Handle("/static/*", staticHandler(base))
 		r.Get("/api/session", s.handleSession)
+		if len(s.providers) > 0 {
+			// The start and callback are top-level GET navigations; the
+			// back-channel logout is the provider's server calling, with
+			// no browser and no origin, and authenticated by its token.
+			r.Get("/api/oidc/{provider}/start", s.handleOIDCStart)
+			r.Get("/api/oidc/{provider}/callback", s.handleOIDCCallback)
+			r.With(limitBody).Post("/api/oidc/{provider}/backchannel-logout", s.handleOIDCLogout)
+		}
 		r.Group(func(r chi.Router) {
 			r.Use(s.cop.Handler, limitBody)
 			r.Post("/api/login", s.handleLogin)

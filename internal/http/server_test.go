@@ -28,6 +28,7 @@ import (
 	"gate/internal/credcache"
 	gatehttp "gate/internal/http"
 	"gate/internal/keys"
+	"gate/internal/oidc"
 	"gate/internal/ratelimit"
 	"gate/internal/regulation"
 	"gate/internal/revoke"
@@ -104,6 +105,8 @@ type env struct {
 	users     *users.File
 	revoker   *revoke.Revoker
 	metrics   *gatehttp.Metrics
+	// providers are the OpenID Connect providers of envOpts.oidc.
+	providers []*oidc.Provider
 }
 
 type envOpts struct {
@@ -131,6 +134,12 @@ type envOpts struct {
 	// limiter counts rate-limited rules (a memory one on the test clock
 	// when nil).
 	limiter gatehttp.RateLimiter
+	// oidc are OpenID Connect providers (not yet discovered); oidcStates
+	// their state store (memory when nil); noPasswords drops the users
+	// file from the portal.
+	oidc        []config.OIDCProvider
+	oidcStates  oidc.StateStore
+	noPasswords bool
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -218,7 +227,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.wrapUsers != nil {
 		checker = o.wrapUsers(checker)
 	}
+	e.providers = newProviders(t, o.oidc, o.oidcStates, u)
 	srv, err := gatehttp.New(gatehttp.Options{
+		OIDC:               e.providers,
+		NoPasswords:        o.noPasswords,
 		Sessions:           e.failing,
 		Cookies:            cookies,
 		Users:              checker,

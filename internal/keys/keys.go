@@ -25,6 +25,9 @@ type Set struct {
 	Credentials []byte
 	// RateLimit (32 bytes) keys the HMAC that names rate-limit counters.
 	RateLimit []byte
+	// OIDCState (32 bytes) keys the HMAC that names an OpenID Connect
+	// sign-in's stored state and binds it to the browser that began it.
+	OIDCState []byte
 }
 
 // Purposes: each label yields an independent key. Changing one ends what
@@ -37,6 +40,7 @@ const (
 	regulation   = "gate regulation key hmac v1"
 	credentials  = "gate credential cache hmac v1"
 	rateLimit    = "gate rate limit key hmac v1"
+	oidcState    = "gate oidc state hmac v1"
 )
 
 // FromSecret derives the Set from secret with HKDF-SHA256.
@@ -54,6 +58,7 @@ func FromSecret(secret string) (Set, error) {
 		{&s.Regulation, regulation, 32},
 		{&s.Credentials, credentials, 32},
 		{&s.RateLimit, rateLimit, 32},
+		{&s.OIDCState, oidcState, 32},
 	} {
 		b, err := hkdf.Key(sha256.New, []byte(secret), nil, k.purpose, k.n)
 		if err != nil {

@@ -76,6 +76,9 @@ type shard struct {
 	mu       sync.RWMutex
 	sessions map[string]*Session
 	byUser   map[string]userIndex
+	// byProvider indexes provider sessions by providerKey of their
+	// subject and of their sid, under the same rule as byUser.
+	byProvider map[string]userIndex
 	// Padding keeps neighbouring shards' locks off one cache line, so
 	// readers of one shard do not slow down readers of the next.
 	_ [64]byte
@@ -98,6 +101,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 	for i := range m.shards {
 		m.shards[i].sessions = make(map[string]*Session)
 		m.shards[i].byUser = make(map[string]userIndex)
+		m.shards[i].byProvider = make(map[string]userIndex)
 	}
 	interval := opts.CleanupInterval
 	if interval == 0 {
@@ -328,6 +332,42 @@ func (m *Memory) DeleteUser(ctx context.Context, user string) (int, error) {
 	return live, nil
 }
 
+// DeleteProvider implements Store. Like DeleteUser it counts only
+// sessions that were still live, visiting shards one after another.
+func (m *Memory) DeleteProvider(ctx context.Context, provider, subject, sid string) (int, error) {
+	if err := m.check(ctx); err != nil {
+		return 0, err
+	}
+	key := providerKey(provider, "sub", subject)
+	if sid != "" {
+		key = providerKey(provider, "sid", sid)
+	}
+	now := m.now()
+	live := 0
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		removed := 0
+		for _, id := range sh.byProvider[key].ids() {
+			rec := sh.sessions[id]
+			if !rec.Expired(now) {
+				live++
+			}
+			sh.remove(rec)
+			removed++
+		}
+		sh.mu.Unlock()
+		m.n.Add(-int64(removed))
+	}
+	return live, nil
+}
+
+// providerKey names a provider session's subject or sid in byProvider;
+// the NULs keep a provider id and a subject from running into each other.
+func providerKey(provider, kind, v string) string {
+	return provider + "\x00" + kind + "\x00" + v
+}
+
 // Ping implements Store: a memory store can serve until it is closed.
 func (m *Memory) Ping(ctx context.Context) error {
 	return m.check(ctx)
@@ -407,15 +447,38 @@ func (m *Memory) cleanup() int {
 func (sh *shard) add(rec *Session) {
 	sh.sessions[rec.ID] = rec
 	sh.byUser[rec.User] = sh.byUser[rec.User].add(rec.ID)
+	for _, k := range providerKeys(rec) {
+		sh.byProvider[k] = sh.byProvider[k].add(rec.ID)
+	}
 }
 
 func (sh *shard) remove(rec *Session) {
 	delete(sh.sessions, rec.ID)
-	if ix := sh.byUser[rec.User].remove(rec.ID); ix.len() > 0 {
-		sh.byUser[rec.User] = ix
-	} else {
-		delete(sh.byUser, rec.User)
+	removeFrom(sh.byUser, rec.User, rec.ID)
+	for _, k := range providerKeys(rec) {
+		removeFrom(sh.byProvider, k, rec.ID)
 	}
+}
+
+func removeFrom(index map[string]userIndex, key, id string) {
+	if ix := index[key].remove(id); ix.len() > 0 {
+		index[key] = ix
+	} else {
+		delete(index, key)
+	}
+}
+
+// providerKeys are the byProvider keys of a record: none for a password
+// login, its subject's and, when it has one, its sid's.
+func providerKeys(rec *Session) []string {
+	if rec.Provider == "" {
+		return nil
+	}
+	keys := []string{providerKey(rec.Provider, "sub", rec.Subject)}
+	if rec.SID != "" {
+		keys = append(keys, providerKey(rec.Provider, "sid", rec.SID))
+	}
+	return keys
 }
 
 // userIndex is one user's session ids within a shard. Nearly every user has

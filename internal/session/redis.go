@@ -366,6 +366,9 @@ func (r *Redis) Create(ctx context.Context, s *Session) error {
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
+	if err := r.linkProvider(ctx, s, tag, member); err != nil {
+		return err
+	}
 	created, err := createScript.Run(ctx, r.client, []string{key, slot + indexName},
 		v, member, r.now().UnixMilli(), h.deadline(), ttlSlack.Milliseconds()).Int64()
 	if err != nil {

@@ -211,7 +211,9 @@ func (c *recordCipher) open(v string, key, id string, h header) (*Session, error
 // remember-me byte; it reads with an empty stamp, which matches no user, so
 // such sessions end. A record written before domains existed ends after
 // the stamp; it reads with an empty domain, which no cookie domain has, so
-// such sessions end too.
+// such sessions end too. A session signed in through an OpenID Connect
+// provider adds the provider id, subject and sid (each a uvarint length and
+// bytes); a password login's record ends after the domain, as before.
 
 func payloadSize(s *Session) int {
 	n := 3*binary.MaxVarintLen64 + len(s.User) + len(s.DisplayName) + len(s.Email)
@@ -219,7 +221,8 @@ func payloadSize(s *Session) int {
 	for _, g := range s.Groups {
 		n += binary.MaxVarintLen64 + len(g)
 	}
-	return n + 2*binary.MaxVarintLen64 + 1 + 2*binary.MaxVarintLen64 + len(s.Stamp) + len(s.Domain)
+	n += 2*binary.MaxVarintLen64 + 1 + 2*binary.MaxVarintLen64 + len(s.Stamp) + len(s.Domain)
+	return n + 3*binary.MaxVarintLen64 + len(s.Provider) + len(s.Subject) + len(s.SID)
 }
 
 func appendPayload(b []byte, s *Session) []byte {
@@ -242,7 +245,14 @@ func appendPayload(b []byte, s *Session) []byte {
 		b = append(b, 0)
 	}
 	b = appendString(b, s.Stamp)
-	return appendString(b, s.Domain)
+	b = appendString(b, s.Domain)
+	if s.Provider == "" {
+		// A password login's record stays as it was before providers.
+		return b
+	}
+	b = appendString(b, s.Provider)
+	b = appendString(b, s.Subject)
+	return appendString(b, s.SID)
 }
 
 // readPayload fills s from plain. The strings share one allocation: the
@@ -306,7 +316,17 @@ func readPayload(plain []byte, s *Session) error {
 	if pos == len(plain) {
 		return nil // written before domains: s.Domain stays empty
 	}
-	if s.Domain, ok = str(); !ok || pos != len(plain) {
+	if s.Domain, ok = str(); !ok {
+		return errRecord
+	}
+	if pos == len(plain) {
+		return nil // a password login, or written before providers
+	}
+	var ok1p, ok2p, ok3p bool
+	s.Provider, ok1p = str()
+	s.Subject, ok2p = str()
+	s.SID, ok3p = str()
+	if !ok1p || !ok2p || !ok3p || s.Provider == "" || pos != len(plain) {
 		return errRecord
 	}
 	return nil

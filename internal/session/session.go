@@ -59,7 +59,20 @@ type Session struct {
 	// cookie copied to another domain's cookie of the same name is
 	// refused. Opaque to the stores.
 	Domain string
+
+	// Provider is the id of the OpenID Connect provider the user signed in
+	// through; empty for a password login. Subject is the provider's sub
+	// claim and SID its sid claim (may be empty): DeleteProvider finds the
+	// sessions of a back-channel logout by them. A provider session with an
+	// empty Stamp carries its own identity (the provider's claims); one
+	// with a Stamp was linked to a users-file entry and answers to it.
+	Provider, Subject, SID string
 }
+
+// External reports whether the session's identity came from a provider
+// alone, with no users-file entry behind it: the users file neither
+// revokes nor updates it.
+func (s *Session) External() bool { return s.Provider != "" && s.Stamp == "" }
 
 // Deadline is the effective end: the earlier of the absolute expiry and the
 // inactivity deadline.

@@ -33,6 +33,10 @@ type Store interface {
 	// it removed. Ended sessions the store had not yet forgotten may be
 	// counted.
 	DeleteUser(ctx context.Context, user string) (int, error)
+	// DeleteProvider ends the sessions signed in through provider: those
+	// of its sid when sid is given, else every session of its subject
+	// (OpenID Connect Back-Channel Logout). It returns how many it removed.
+	DeleteProvider(ctx context.Context, provider, subject, sid string) (int, error)
 	// Ping reports whether the store can serve.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources and stops its background work.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,32 @@ func (f *File) Lookup(name string) (User, bool) {
 		return User{}, false
 	}
 	return e.user, true
+}
+
+// Entry returns the user named name, disabled or not, for a sign-in
+// through a provider linked to the users file: a disabled entry must
+// refuse it, not let the provider's identity stand in for it.
+func (f *File) Entry(name string) (User, bool) {
+	e, ok := f.snap.Load().users[name]
+	return e.user, ok
+}
+
+// EntryByEmail returns the user whose email is email (ASCII case aside),
+// disabled or not, and how many users have it: a link by email takes an
+// entry only when exactly one has it.
+func (f *File) EntryByEmail(email string) (User, int) {
+	if email == "" {
+		return User{}, 0
+	}
+	var found User
+	n := 0
+	for _, e := range f.snap.Load().users {
+		if strings.EqualFold(e.user.Email, email) {
+			found = e.user
+			n++
+		}
+	}
+	return found, n
 }
 
 // Authenticate checks name and password. Unknown users, wrong passwords and

@@ -1,0 +1,573 @@
+package http_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"gate/internal/config"
+	"gate/internal/oidc"
+	"gate/internal/testkit/oidctest"
+	"gate/internal/testkit/redistest"
+	"gate/internal/users"
+)
+
+// callbackURL is the corp provider's redirect URI on the test portal.
+const callbackURL = portalURL + "/api/oidc/corp/callback"
+
+// newProviders builds gate's providers for cfgs on states (memory when
+// nil), linked to dir. They are discovered by discover, or run by the
+// test.
+func newProviders(t testing.TB, cfgs []config.OIDCProvider, states oidc.StateStore, dir *users.File) []*oidc.Provider {
+	t.Helper()
+	if states == nil {
+		states = oidc.NewMemoryStates(0, nil)
+	}
+	var out []*oidc.Provider
+	for _, c := range cfgs {
+		p, err := oidc.New(c, oidc.Options{States: states, Key: testKeys(t).OIDCState, Users: dir, Logger: zerolog.Nop(),
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("oidc.New: %v", err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// discover runs discovery of every provider of e once.
+func (e *env) discover() {
+	e.t.Helper()
+	for _, p := range e.providers {
+		if err := p.Discover(context.Background()); err != nil {
+			e.t.Fatalf("discover %s: %v", p.ID(), err)
+		}
+	}
+}
+
+// providerConfig is gate's configuration of idp as provider id.
+func providerConfig(id string, idp *oidctest.Provider, edit func(*config.OIDCProvider)) config.OIDCProvider {
+	c := config.OIDCProvider{
+		ID: id, Name: "Corporate SSO", Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
+		Scopes: []string{"openid", "profile", "email"},
+		Claims: config.OIDCClaims{User: "preferred_username", Email: "email", Name: "name", Groups: "groups"},
+	}
+	if edit != nil {
+		edit(&c)
+	}
+	return c
+}
+
+// dana is the provider's user of most tests: no users-file entry.
+var dana = oidctest.User{Subject: "sub-dana", Username: "dana", Email: "dana@corp.example", EmailVerified: true,
+	Name: "Dana Scully", Claims: map[string]any{"groups": []string{"staff", "ops"}, "sid": "sid-dana"}}
+
+// startIDP runs a provider whose client redirects to the test portal,
+// with dana signing in.
+func startIDP(t testing.TB) *oidctest.Provider {
+	t.Helper()
+	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{callbackURL}})
+	idp.AddUser(dana)
+	idp.SignInAs(dana.Subject)
+	return idp
+}
+
+// newOIDCEnv is a gate with the corp provider at idp, discovered.
+func newOIDCEnv(t testing.TB, idp *oidctest.Provider, edit func(*config.OIDCProvider), o envOpts) *env {
+	t.Helper()
+	o.oidc = append(o.oidc, providerConfig("corp", idp, edit))
+	e := newEnv(t, o)
+	e.discover()
+	return e
+}
+
+// browser is one browser's cookies for the portal host: the binding
+// cookie and the session cookie.
+type browser struct {
+	binding, session *http.Cookie
+}
+
+// start begins a sign-in at provider id with rd and returns the
+// authorization URL; the browser keeps the binding cookie.
+func (e *env) start(b *browser, id, rd string) *http.Response {
+	e.t.Helper()
+	r := httptest.NewRequest("GET", portalURL+"/api/oidc/"+id+"/start?rd="+url.QueryEscape(rd), nil)
+	if b.binding != nil {
+		r.AddCookie(b.binding)
+	}
+	resp := e.do(r)
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-gate_oidc" {
+			b.binding = c
+		}
+	}
+	return resp
+}
+
+// callback brings the provider's answer back to gate in browser b.
+func (e *env) callback(b *browser, back *url.URL) *http.Response {
+	e.t.Helper()
+	r := httptest.NewRequest("GET", back.String(), nil)
+	if b.binding != nil {
+		r.AddCookie(b.binding)
+	}
+	if b.session != nil {
+		r.AddCookie(b.session)
+	}
+	resp := e.do(r)
+	if c := sessionCookie(resp); c != nil {
+		b.session = c
+	}
+	return resp
+}
+
+// signIn runs a whole sign-in at provider id in a fresh browser and
+// returns the callback's answer and the browser.
+func (e *env) signIn(idp *oidctest.Provider, id, rd string) (*http.Response, *browser) {
+	e.t.Helper()
+	b := &browser{}
+	start := e.start(b, id, rd)
+	wantStatus(e.t, start, http.StatusFound)
+	back := idp.Authorize(e.t, start.Header.Get("Location"))
+	return e.callback(b, back), b
+}
+
+func TestOIDCSignIn(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+
+	page := e.do(httptest.NewRequest("GET", portalURL+"/?rd="+url.QueryEscape("https://app.example.com/x"), nil))
+	wantStatus(t, page, 200)
+	want := `<a class="provider" id="provider-corp" href="https://auth.example.com/api/oidc/corp/start?rd=https%3a%2f%2fapp.example.com%2fx">Sign in with Corporate SSO</a>`
+	if b := body(t, page); !strings.Contains(strings.ToLower(b), strings.ToLower(want)) || !strings.Contains(b, `action="/api/login"`) {
+		t.Errorf("portal page lacks the provider button %s or the password form:\n%s", want, b)
+	}
+
+	start := e.start(&browser{}, "corp", "https://app.example.com/x")
+	wantStatus(t, start, http.StatusFound)
+	auth, err := url.Parse(start.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := auth.Query()
+	for k, want := range map[string]string{"code_challenge_method": "S256", "redirect_uri": callbackURL, "client_id": idp.ClientID, "response_type": "code"} {
+		if got := q.Get(k); got != want {
+			t.Errorf("authorization URL %s = %q; want %q", k, got, want)
+		}
+	}
+	for _, k := range []string{"state", "nonce", "code_challenge"} {
+		if len(q.Get(k)) < 43 {
+			t.Errorf("authorization URL %s = %q; want at least 256 bits", k, q.Get(k))
+		}
+	}
+	var binding *http.Cookie
+	for _, c := range start.Cookies() {
+		if c.Name == "__Host-gate_oidc" {
+			binding = c
+		}
+	}
+	if binding == nil || !binding.HttpOnly || !binding.Secure || binding.SameSite != http.SameSiteLaxMode || binding.Path != "/" || binding.MaxAge != 600 {
+		t.Errorf("binding cookie = %+v; want __Host-gate_oidc, HttpOnly, Secure, SameSite=Lax, Path=/, Max-Age=600", binding)
+	}
+
+	cb, b := e.signIn(idp, "corp", "https://app.example.com/x")
+	wantStatus(t, cb, http.StatusFound)
+	if got, want := cb.Header.Get("Location"), "https://app.example.com/x"; got != want {
+		t.Errorf("callback Location = %q; want %q", got, want)
+	}
+	if b.session == nil {
+		t.Fatal("callback set no session cookie")
+	}
+	resp := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session))
+	wantStatus(t, resp, 200)
+	wantIdentity(t, resp, "dana", "staff,ops", "dana@corp.example", "Dana Scully")
+}
+
+// A refused sign-in shows the portal with a generic message and no
+// script, with the status saying what kind of failure it was.
+func TestOIDCRefusals(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	resign := func(edit func(c map[string]any)) func(map[string]any) string {
+		return func(c map[string]any) string { edit(c); return idp.Sign(c) }
+	}
+	tests := []struct {
+		name    string
+		rewrite func(map[string]any) string
+		want    int
+	}{
+		// The control: re-signed unchanged, the token is good, so the
+		// refusals below are the changes' doing.
+		{"resigned_unchanged", resign(func(map[string]any) {}), http.StatusFound},
+		{"tampered_id_token", func(c map[string]any) string {
+			signed := idp.Sign(c)
+			c["preferred_username"] = "alice"
+			return oidctest.Tamper(signed, c)
+		}, http.StatusForbidden},
+		{"foreign_signature", func(c map[string]any) string { return idp.SignForeign(c) }, http.StatusForbidden},
+		{"wrong_aud", resign(func(c map[string]any) { c["aud"] = "another-client" }), http.StatusForbidden},
+		{"expired", resign(func(c map[string]any) {
+			c["exp"] = time.Now().Add(-time.Minute).Unix()
+			c["iat"] = time.Now().Add(-time.Hour).Unix()
+		}), http.StatusForbidden},
+		{"missing_nonce", resign(func(c map[string]any) { delete(c, "nonce") }), http.StatusForbidden},
+		{"other_nonce", resign(func(c map[string]any) { c["nonce"] = "not-this-sign-in" }), http.StatusForbidden},
+		{"wrong_iss", resign(func(c map[string]any) { c["iss"] = "http://127.0.0.1:1" }), http.StatusForbidden},
+		{"missing_user_claim", resign(func(c map[string]any) { delete(c, "preferred_username") }), http.StatusForbidden},
+		{"empty_user_claim", resign(func(c map[string]any) { c["preferred_username"] = "" }), http.StatusForbidden},
+		{"several_audiences_other_azp", resign(func(c map[string]any) { c["aud"] = []string{idp.ClientID, "other"}; c["azp"] = "other" }), http.StatusForbidden},
+		{"control_characters", resign(func(c map[string]any) { c["preferred_username"] = "dana\r\nRemote-User: admin" }), http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			idp.RewriteIDTokens(tt.rewrite)
+			t.Cleanup(func() { idp.RewriteIDTokens(nil) })
+			resp, b := e.signIn(idp, "corp", "")
+			if tt.want == http.StatusFound {
+				wantStatus(t, resp, tt.want)
+				return
+			}
+			wantRefusalPage(t, resp, tt.want)
+			if b.session != nil {
+				t.Error("a refused sign-in set a session cookie")
+			}
+		})
+	}
+
+	t.Run("access_denied", func(t *testing.T) {
+		idp.Deny(true)
+		t.Cleanup(func() { idp.Deny(false) })
+		resp, _ := e.signIn(idp, "corp", "")
+		wantRefusalPage(t, resp, http.StatusForbidden)
+	})
+	t.Run("replayed_state", func(t *testing.T) {
+		b := &browser{}
+		start := e.start(b, "corp", "")
+		back := idp.Authorize(t, start.Header.Get("Location"))
+		wantStatus(t, e.callback(b, back), http.StatusFound)
+		wantRefusalPage(t, e.callback(&browser{binding: b.binding}, back), http.StatusBadRequest)
+	})
+	t.Run("state_from_another_browser", func(t *testing.T) {
+		attacker := &browser{}
+		start := e.start(attacker, "corp", "")
+		back := idp.Authorize(t, start.Header.Get("Location"))
+		victim := &browser{}
+		e.start(victim, "corp", "") // the victim has a binding of its own
+		wantRefusalPage(t, e.callback(victim, back), http.StatusBadRequest)
+		wantRefusalPage(t, e.callback(&browser{}, back), http.StatusBadRequest)
+	})
+	t.Run("unknown_provider", func(t *testing.T) {
+		wantStatus(t, e.do(httptest.NewRequest("GET", portalURL+"/api/oidc/nope/start", nil)), http.StatusNotFound)
+	})
+}
+
+// wantRefusalPage checks a refused sign-in's answer: the portal page with
+// a generic message, no script, no session.
+func wantRefusalPage(t testing.TB, resp *http.Response, code int) {
+	t.Helper()
+	wantStatus(t, resp, code)
+	b := body(t, resp)
+	i := strings.Index(b, `class="error"`)
+	if i < 0 || strings.Contains(b, "<script") {
+		t.Fatalf("refusal page lacks the error or carries script:\n%s", b)
+	}
+	msg := strings.ToLower(b[i:])
+	msg = msg[:strings.Index(msg, "</p>")]
+	for _, leak := range []string{"nonce", "token", "aud", "iss", "claim", "allow"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("refusal message %q names %q; the reason is for the log", msg, leak)
+		}
+	}
+	if sessionCookie(resp) != nil {
+		t.Error("refusal set a session cookie")
+	}
+}
+
+// An ID token from one provider, presented at another's callback, is
+// refused (the iss mix-up), and so is one provider's state at another's
+// callback.
+func TestOIDCIssuerMixUp(t *testing.T) {
+	a, b := startIDP(t), oidctest.Start(t, oidctest.Config{RedirectURIs: []string{portalURL + "/api/oidc/other/callback"}})
+	b.AddUser(dana)
+	b.SignInAs(dana.Subject)
+	e := newEnv(t, envOpts{oidc: []config.OIDCProvider{providerConfig("corp", a, nil), providerConfig("other", b, nil)}})
+	e.discover()
+
+	// b's token endpoint answers an ID token a signed, for b's client.
+	b.RewriteIDTokens(func(c map[string]any) string { c["iss"] = a.Issuer; return a.Sign(c) })
+	resp, _ := e.signIn(b, "other", "")
+	wantRefusalPage(t, resp, http.StatusForbidden)
+	b.RewriteIDTokens(nil)
+
+	// a's answer brought to b's callback.
+	br := &browser{}
+	start := e.start(br, "corp", "")
+	back := a.Authorize(t, start.Header.Get("Location"))
+	back.Path = "/api/oidc/other/callback"
+	wantRefusalPage(t, e.callback(br, back), http.StatusBadRequest)
+}
+
+func TestOIDCAllowAndLink(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*config.OIDCProvider)
+		user  oidctest.User
+		want  int
+		ident [4]string // user, groups, email, name on success
+	}{
+		{"allow_email_domain", func(c *config.OIDCProvider) { c.Allow.EmailDomains = []string{"corp.example"} }, dana, 302,
+			[4]string{"dana", "staff,ops", "dana@corp.example", "Dana Scully"}},
+		{"allow_email_domain_other", func(c *config.OIDCProvider) { c.Allow.EmailDomains = []string{"example.com"} }, dana, 403, [4]string{}},
+		{"allow_email_domain_unverified", func(c *config.OIDCProvider) { c.Allow.EmailDomains = []string{"corp.example"} },
+			with(dana, func(u *oidctest.User) { u.EmailVerified = false }), 403, [4]string{}},
+		{"allow_group", func(c *config.OIDCProvider) { c.Allow.Groups = []string{"ops"} }, dana, 302,
+			[4]string{"dana", "staff,ops", "dana@corp.example", "Dana Scully"}},
+		{"allow_group_other", func(c *config.OIDCProvider) { c.Allow.Groups = []string{"admins"} }, dana, 403, [4]string{}},
+		{"allow_user", func(c *config.OIDCProvider) { c.Allow.Users = []string{"dana"} }, dana, 302,
+			[4]string{"dana", "staff,ops", "dana@corp.example", "Dana Scully"}},
+		{"allow_user_other", func(c *config.OIDCProvider) { c.Allow.Users = []string{"alice"} }, dana, 403, [4]string{}},
+		{"groups_one_string", nil, with(dana, func(u *oidctest.User) { u.Claims = map[string]any{"groups": "staff"} }), 302,
+			[4]string{"dana", "staff", "dana@corp.example", "Dana Scully"}},
+		{"groups_custom_claim", func(c *config.OIDCProvider) { c.Claims.Groups = "roles" },
+			with(dana, func(u *oidctest.User) { u.Claims = map[string]any{"roles": []string{"a", "b"}} }), 302,
+			[4]string{"dana", "a,b", "dana@corp.example", "Dana Scully"}},
+		{"unverified_email_not_passed_on", nil, with(dana, func(u *oidctest.User) { u.EmailVerified = false }), 302,
+			[4]string{"dana", "staff,ops", "", "Dana Scully"}},
+		// alice exists in the users file: without link she is another
+		// user (the provider's groups); with link, the file's entry.
+		{"same_name_unlinked", nil, with(dana, func(u *oidctest.User) { u.Username = "alice" }), 302,
+			[4]string{"alice", "staff,ops", "dana@corp.example", "Dana Scully"}},
+		{"link_user", func(c *config.OIDCProvider) { c.Link = config.LinkUser }, with(dana, func(u *oidctest.User) { u.Username = "alice" }), 302,
+			[4]string{"alice", "admins,dev", "alice@example.com", "Alice Smith"}},
+		{"link_email", func(c *config.OIDCProvider) { c.Link = config.LinkEmail }, with(dana, func(u *oidctest.User) { u.Email = "BOB@example.com" }), 302,
+			[4]string{"bob", "dev", "bob@example.com", "Bob"}},
+		{"link_email_unverified", func(c *config.OIDCProvider) { c.Link = config.LinkEmail },
+			with(dana, func(u *oidctest.User) { u.Email, u.EmailVerified = "bob@example.com", false }), 302,
+			[4]string{"dana", "staff,ops", "", "Dana Scully"}},
+		{"link_user_disabled", func(c *config.OIDCProvider) { c.Link = config.LinkUser }, with(dana, func(u *oidctest.User) { u.Username = "carol" }), 403, [4]string{}},
+		{"link_user_no_entry", func(c *config.OIDCProvider) { c.Link = config.LinkUser }, dana, 302,
+			[4]string{"dana", "staff,ops", "dana@corp.example", "Dana Scully"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			idp := startIDP(t)
+			idp.AddUser(tt.user)
+			e := newOIDCEnv(t, idp, tt.edit, envOpts{})
+			resp, b := e.signIn(idp, "corp", "")
+			if tt.want != 302 {
+				wantRefusalPage(t, resp, tt.want)
+				return
+			}
+			wantStatus(t, resp, 302)
+			got := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session))
+			wantStatus(t, got, 200)
+			wantIdentity(t, got, tt.ident[0], tt.ident[1], tt.ident[2], tt.ident[3])
+		})
+	}
+}
+
+func with(u oidctest.User, edit func(*oidctest.User)) oidctest.User {
+	edit(&u)
+	return u
+}
+
+// rd is carried through the provider and validated for the request's
+// cookie domain as a password login's: a foreign one lands on the default.
+func TestOIDCRedirect(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	for rd, want := range map[string]string{
+		"https://app.example.com/a?b=c":   "https://app.example.com/a?b=c",
+		"https://evil.example.net/":       "https://www.example.com/",
+		"//evil.example.net/":             "https://www.example.com/",
+		"https://example.com.evil.org/":   "https://www.example.com/",
+		"http://app.example.com/insecure": "https://www.example.com/",
+		"":                                "https://www.example.com/",
+	} {
+		resp, _ := e.signIn(idp, "corp", rd)
+		wantStatus(t, resp, 302)
+		if got := resp.Header.Get("Location"); got != want {
+			t.Errorf("rd %q: Location = %q; want %q", rd, got, want)
+		}
+	}
+}
+
+// A provider down at start: its start answers 503 and password logins
+// work; once discovery answers (back-off), its sign-in works.
+func TestOIDCDiscoveryDownThenUp(t *testing.T) {
+	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{callbackURL}, Down: true})
+	idp.AddUser(dana)
+	idp.SignInAs(dana.Subject)
+	e := newEnv(t, envOpts{oidc: []config.OIDCProvider{providerConfig("corp", idp, nil)}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); e.providers[0].Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	resp := e.start(&browser{}, "corp", "")
+	wantStatus(t, resp, http.StatusServiceUnavailable)
+	wantStatus(t, e.do(httptest.NewRequest("GET", "/readyz", nil)), 200)
+	if resp, c := e.login("alice", alicePass, ""); resp.StatusCode != 302 || c == nil {
+		t.Fatalf("password login while the provider is down = %d; want 302 with a session", resp.StatusCode)
+	}
+
+	idp.SetDown(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for !e.providers[0].Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("discovery did not succeed within 5s of the provider coming up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, b := e.signIn(idp, "corp", "")
+	wantStatus(t, resp, 302)
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session)), 200)
+}
+
+// Without a users file, the portal shows only the buttons.
+func TestOIDCOnlyPortal(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{noPasswords: true})
+	b := body(t, e.do(httptest.NewRequest("GET", portalURL+"/", nil)))
+	if !strings.Contains(b, `id="provider-corp"`) || strings.Contains(b, `name="password"`) {
+		t.Errorf("portal without a users file: want the button and no password form:\n%s", b)
+	}
+}
+
+// backchannel posts a logout token to provider id's back-channel logout.
+func (e *env) backchannel(id, token string) *http.Response {
+	e.t.Helper()
+	r := httptest.NewRequest("POST", portalURL+"/api/oidc/"+id+"/backchannel-logout",
+		strings.NewReader(url.Values{"logout_token": {token}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return e.do(r)
+}
+
+func TestOIDCBackchannelLogout(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	app := func(b *browser) int {
+		return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session)).StatusCode
+	}
+
+	bad := []struct {
+		name  string
+		token string
+	}{
+		{"nonce", idp.Sign(with2(idp.LogoutClaims(dana.Subject, ""), func(c map[string]any) { c["nonce"] = "n" }))},
+		{"no_event", idp.Sign(with2(idp.LogoutClaims(dana.Subject, ""), func(c map[string]any) { delete(c, "events") }))},
+		{"no_sub_no_sid", idp.LogoutToken("", "")},
+		{"wrong_aud", idp.Sign(with2(idp.LogoutClaims(dana.Subject, ""), func(c map[string]any) { c["aud"] = "other" }))},
+		{"wrong_iss", idp.Sign(with2(idp.LogoutClaims(dana.Subject, ""), func(c map[string]any) { c["iss"] = "http://127.0.0.1:1" }))},
+		{"expired", idp.Sign(with2(idp.LogoutClaims(dana.Subject, ""), func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }))},
+		{"iat_in_future", idp.Sign(with2(idp.LogoutClaims(dana.Subject, ""), func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() }))},
+		{"foreign_signature", idp.SignForeign(idp.LogoutClaims(dana.Subject, ""))},
+		{"not_a_jwt", "not-a-token"},
+	}
+	_, victim := e.signIn(idp, "corp", "")
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.backchannel("corp", tt.token)
+			wantStatus(t, resp, http.StatusBadRequest)
+			if got := app(victim); got != 200 {
+				t.Errorf("after a refused logout token the session answers %d; want 200", got)
+			}
+		})
+	}
+	t.Run("repeated_token_field", func(t *testing.T) {
+		tok := idp.LogoutToken(dana.Subject, "")
+		r := httptest.NewRequest("POST", portalURL+"/api/oidc/corp/backchannel-logout",
+			strings.NewReader(url.Values{"logout_token": {tok, tok}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		wantStatus(t, e.do(r), http.StatusBadRequest)
+	})
+
+	t.Run("by_sid", func(t *testing.T) {
+		_, one := e.signIn(idp, "corp", "")
+		idp.AddUser(with(dana, func(u *oidctest.User) { u.Claims = map[string]any{"groups": "staff", "sid": "sid-other"} }))
+		_, two := e.signIn(idp, "corp", "")
+		idp.AddUser(dana)
+		wantStatus(t, e.backchannel("corp", idp.LogoutToken("", "sid-other")), 200)
+		if app(one) != 200 || app(two) != 302 {
+			t.Errorf("after logout by sid: first %d, second %d; want 200, 302", app(one), app(two))
+		}
+	})
+	t.Run("by_subject", func(t *testing.T) {
+		_, other := e.login("alice", alicePass, "")
+		wantStatus(t, e.backchannel("corp", idp.LogoutToken(dana.Subject, "")), 200)
+		if got := app(victim); got != 302 {
+			t.Errorf("after back-channel logout the session answers %d; want 302", got)
+		}
+		if got := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(other)).StatusCode; got != 200 {
+			t.Errorf("another user's session answers %d; want 200", got)
+		}
+	})
+}
+
+func with2(c map[string]any, edit func(map[string]any)) map[string]any {
+	edit(c)
+	return c
+}
+
+// Two instances on one Redis: a sign-in begun on one completes on the
+// other, and a back-channel logout received by one ends the session on
+// both.
+func TestOIDCRedisTwoInstances(t *testing.T) {
+	cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+	usersPath := writeRedisUsers(t)
+	idp := startIDP(t)
+	pc := []config.OIDCProvider{providerConfig("corp", idp, nil)}
+	a := newRedisGateOIDC(t, cfg, usersPath, nil, pc)
+	b := newRedisGateOIDC(t, cfg, usersPath, nil, pc)
+	a.discover()
+	b.discover()
+
+	br := &browser{}
+	start := a.start(br, "corp", "https://app.example.com/")
+	wantStatus(t, start, 302)
+	back := idp.Authorize(t, start.Header.Get("Location"))
+	wantStatus(t, b.callback(br, back), 302)
+	// The state was used on b; a replay on a finds nothing.
+	wantRefusalPage(t, a.callback(&browser{binding: br.binding}, back), http.StatusBadRequest)
+
+	for name, e := range map[string]*env{"a": a, "b": b} {
+		resp := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(br.session))
+		wantStatus(t, resp, 200)
+		wantIdentity(t, resp, "dana", "staff,ops", "dana@corp.example", "Dana Scully")
+		_ = name
+	}
+	wantStatus(t, a.backchannel("corp", idp.LogoutToken(dana.Subject, "")), 200)
+	for name, e := range map[string]*env{"a": a, "b": b} {
+		if got := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(br.session)).StatusCode; got != 302 {
+			t.Errorf("instance %s after back-channel logout on a: %d; want 302", name, got)
+		}
+	}
+}
+
+// A refusal is logged with its reason, and never with the code, the
+// state or a token.
+func TestOIDCRefusalLogged(t *testing.T) {
+	idp := startIDP(t)
+	logs := &strings.Builder{}
+	e := newOIDCEnv(t, idp, func(c *config.OIDCProvider) { c.Allow.Groups = []string{"admins"} }, envOpts{logs: logs})
+	b := &browser{}
+	start := e.start(b, "corp", "")
+	back := idp.Authorize(t, start.Header.Get("Location"))
+	wantRefusalPage(t, e.callback(b, back), http.StatusForbidden)
+	got := logs.String()
+	if !strings.Contains(got, "allow.groups names none of the user's groups") {
+		t.Errorf("log lacks the reason:\n%s", got)
+	}
+	for _, secret := range []string{back.Query().Get("code"), back.Query().Get("state"), b.binding.Value, idp.ClientSecret} {
+		if strings.Contains(got, secret) {
+			t.Errorf("log carries a code, state, binding or secret %q:\n%s", secret, got)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package oidc_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"gate/internal/config"
+	"gate/internal/oidc"
+	"gate/internal/testkit/oidctest"
+)
+
+const redirectURI = "https://auth.example.com/api/oidc/corp/callback"
+
+// newProvider starts a real provider with one user and a gate provider
+// discovered against it.
+func newProvider(t *testing.T, edit func(*config.OIDCProvider)) (*oidc.Provider, *oidctest.Provider) {
+	t.Helper()
+	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirectURI}})
+	idp.AddUser(oidctest.User{Subject: "sub-alice", Username: "alice", Email: "alice@example.com", EmailVerified: true,
+		Name: "Alice Smith", Claims: map[string]any{"groups": []string{"staff", "dev"}, "sid": "sid-1"}})
+	idp.SignInAs("sub-alice")
+	cfg := config.OIDCProvider{
+		ID: "corp", Name: "Corp", Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
+		Scopes: []string{"openid", "profile", "email"},
+		Claims: config.OIDCClaims{User: "preferred_username", Email: "email", Name: "name", Groups: "groups"},
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	p, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Discover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return p, idp
+}
+
+// signIn runs one sign-in in browser b and returns Finish's answer.
+func signIn(t *testing.T, p *oidc.Provider, idp *oidctest.Provider, b string) (*oidc.Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	authURL, err := p.Start(ctx, redirectURI, "https://app.example.com/x", b)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	back := idp.Authorize(t, authURL)
+	return p.Finish(ctx, back.Query(), redirectURI, b)
+}
+
+func TestFlow(t *testing.T) {
+	p, idp := newProvider(t, nil)
+	res, err := signIn(t, p, idp, "browser-1")
+	if err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	if got, want := res.User.Name, "alice"; got != want {
+		t.Errorf("user = %q; want %q", got, want)
+	}
+	if res.Subject != "sub-alice" || res.SID != "sid-1" || res.RD != "https://app.example.com/x" {
+		t.Errorf("subject, sid, rd = %q, %q, %q", res.Subject, res.SID, res.RD)
+	}
+	if got := res.User.Groups; len(got) != 2 || got[0] != "staff" {
+		t.Errorf("groups = %q; want [staff dev]", got)
+	}
+	if res.User.Email != "alice@example.com" || res.User.DisplayName != "Alice Smith" {
+		t.Errorf("email, name = %q, %q", res.User.Email, res.User.DisplayName)
+	}
+}
+
+func TestFlowRefusals(t *testing.T) {
+	p, idp := newProvider(t, nil)
+	ctx := context.Background()
+
+	t.Run("other_browser", func(t *testing.T) {
+		authURL, err := p.Start(ctx, redirectURI, "", "browser-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := idp.Authorize(t, authURL)
+		if _, err := p.Finish(ctx, back.Query(), redirectURI, "browser-2"); !errors.Is(err, oidc.ErrBadState) {
+			t.Errorf("Finish from another browser = %v; want ErrBadState", err)
+		}
+	})
+	t.Run("replayed_state", func(t *testing.T) {
+		authURL, err := p.Start(ctx, redirectURI, "", "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := idp.Authorize(t, authURL).Query()
+		if _, err := p.Finish(ctx, q, redirectURI, "b"); err != nil {
+			t.Fatalf("first Finish: %v", err)
+		}
+		if _, err := p.Finish(ctx, q, redirectURI, "b"); !errors.Is(err, oidc.ErrBadState) {
+			t.Errorf("replayed Finish = %v; want ErrBadState", err)
+		}
+	})
+	t.Run("missing_state", func(t *testing.T) {
+		if _, err := p.Finish(ctx, url.Values{"code": {"x"}}, redirectURI, "b"); !errors.Is(err, oidc.ErrBadState) {
+			t.Errorf("Finish = %v; want ErrBadState", err)
+		}
+	})
+}

@@ -1,0 +1,204 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
+
+	"gate/internal/config"
+	"gate/internal/users"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotReady: the provider's discovery has not answered yet; its
+	// sign-in answers 503 until it does.
+	ErrNotReady = errors.New("oidc: provider not reachable yet")
+	// ErrBadState: the callback's state is unknown, expired, used
+	// already, or was begun in another browser (400).
+	ErrBadState = errors.New("oidc: invalid sign-in state")
+	// ErrRefused: the provider answered but the sign-in is refused: the
+	// user denied it, the ID token did not verify, a claim is missing, or
+	// an allow list or link refuses the user (403). The log says which
+	// (Refusal.Reason); the user sees a generic page.
+	ErrRefused = errors.New("oidc: sign-in refused")
+	// ErrProvider: the provider could not be reached or answered with an
+	// error during the code exchange (502).
+	ErrProvider = errors.New("oidc: provider error")
+)
+
+// Refusal is an ErrRefused with the reason for the log. Reasons never
+// carry a token, a code or a secret.
+type Refusal struct {
+	Reason string
+	Err    error
+}
+
+func (r *Refusal) Error() string {
+	if r.Err != nil {
+		return "oidc: sign-in refused: " + r.Reason + ": " + r.Err.Error()
+	}
+	return "oidc: sign-in refused: " + r.Reason
+}
+
+// Is makes errors.Is(err, ErrRefused) hold.
+func (r *Refusal) Is(target error) bool { return target == ErrRefused }
+
+func (r *Refusal) Unwrap() error { return r.Err }
+
+func refused(reason string, err error) error { return &Refusal{Reason: reason, Err: err} }
+
+// Directory is the users file as a link needs it; nil when there is none.
+type Directory interface {
+	// Entry and EntryByEmail include disabled users (users.File).
+	Entry(name string) (users.User, bool)
+	EntryByEmail(email string) (users.User, int)
+}
+
+// Options are what every provider shares.
+type Options struct {
+	// States keeps sign-ins between start and callback.
+	States StateStore
+	// Key (keys.Set's OIDCState, at least 32 bytes) keys the names of
+	// states and the browser binding.
+	Key []byte
+	// Users is the users file for link; nil when there is none.
+	Users Directory
+	// HTTPClient talks to the providers; default one with a 10 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock tokens are judged against; default time.Now.
+	Now    func() time.Time
+	Logger zerolog.Logger
+	// Backoff bounds the waits between discovery attempts; default 1 s
+	// doubling up to 1 min.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Provider is one configured provider. It is usable at once: until
+// discovery answers, Start answers ErrNotReady.
+type Provider struct {
+	cfg    config.OIDCProvider
+	opts   Options
+	client *http.Client
+	now    func() time.Time
+	log    zerolog.Logger
+	// ready is nil until discovery has answered.
+	ready atomic.Pointer[discovered]
+}
+
+// discovered is what discovery gave: the endpoints and the verifier.
+type discovered struct {
+	endpoint oauth2.Endpoint
+	verifier *gooidc.IDTokenVerifier
+}
+
+// New builds a provider from its configuration, which config has
+// validated. It does no I/O; Run does discovery.
+func New(cfg config.OIDCProvider, opts Options) (*Provider, error) {
+	if !config.ValidProviderID(cfg.ID) {
+		return nil, fmt.Errorf("oidc: invalid provider id %q", cfg.ID)
+	}
+	if _, err := config.ParseIssuer(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("oidc: provider %s: issuer: %w", cfg.ID, err)
+	}
+	if opts.States == nil {
+		return nil, errors.New("oidc: a state store is required")
+	}
+	if len(opts.Key) < 32 {
+		return nil, errors.New("oidc: a state key of at least 32 bytes is required")
+	}
+	if (cfg.Link == config.LinkEmail || cfg.Link == config.LinkUser) && opts.Users == nil {
+		return nil, fmt.Errorf("oidc: provider %s: link needs a users file", cfg.ID)
+	}
+	p := &Provider{cfg: cfg, opts: opts, client: opts.HTTPClient, now: opts.Now}
+	if p.client == nil {
+		p.client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.opts.MinBackoff <= 0 {
+		p.opts.MinBackoff = time.Second
+	}
+	if p.opts.MaxBackoff < p.opts.MinBackoff {
+		p.opts.MaxBackoff = max(time.Minute, p.opts.MinBackoff)
+	}
+	p.log = opts.Logger.With().Str("provider", cfg.ID).Logger()
+	return p, nil
+}
+
+// ID is the provider's id, as in its URLs.
+func (p *Provider) ID() string { return p.cfg.ID }
+
+// Name is the label of the provider's button.
+func (p *Provider) Name() string { return p.cfg.Name }
+
+// Ready reports whether discovery has answered.
+func (p *Provider) Ready() bool { return p.ready.Load() != nil }
+
+// Discover fetches the discovery document once. The issuer it names must
+// be the configured one (go-oidc checks): a provider answering for
+// another issuer is a mix-up.
+func (p *Provider) Discover(ctx context.Context) error {
+	// go-oidc keeps this context for fetching the JWKS later: it must not
+	// end with ctx, only carry the client.
+	kctx := gooidc.ClientContext(context.WithoutCancel(ctx), p.client)
+	dctx, cancel := context.WithTimeout(kctx, 10*time.Second)
+	defer cancel()
+	prov, err := gooidc.NewProvider(dctx, p.cfg.Issuer)
+	if err != nil {
+		return fmt.Errorf("oidc: provider %s: discovery: %w", p.cfg.ID, err)
+	}
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
+	}
+	if err := prov.Claims(&meta); err != nil || meta.JWKS == "" {
+		return fmt.Errorf("oidc: provider %s: discovery names no jwks_uri", p.cfg.ID)
+	}
+	keySet := gooidc.NewRemoteKeySet(kctx, meta.JWKS)
+	verifier := gooidc.NewVerifier(p.cfg.Issuer, keySet, &gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now})
+	p.ready.Store(&discovered{endpoint: prov.Endpoint(), verifier: verifier})
+	return nil
+}
+
+// Run does discovery until it answers or ctx ends, waiting between
+// attempts with a doubling back-off; each failure is logged once per
+// attempt.
+func (p *Provider) Run(ctx context.Context) {
+	wait := p.opts.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := p.Discover(ctx)
+		if err == nil {
+			p.log.Info().Int("attempt", attempt).Msg("oidc provider discovered")
+			return
+		}
+		p.log.Warn().Err(err).Int("attempt", attempt).Str("retry_in", wait.String()).
+			Msg("oidc provider unreachable: its sign-in answers 503 until discovery succeeds")
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, p.opts.MaxBackoff)
+	}
+}
+
+// oauth is the client's OAuth 2 configuration for one redirect URI.
+func (p *Provider) oauth(d *discovered, redirectURI string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     p.cfg.ClientID,
+		ClientSecret: p.cfg.ClientSecret,
+		Endpoint:     d.endpoint,
+		RedirectURL:  redirectURI,
+		Scopes:       p.cfg.Scopes,
+	}
+}
