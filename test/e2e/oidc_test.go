@@ -1,0 +1,441 @@
+package e2e_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"gate/internal/testkit"
+	"gate/internal/testkit/oidctest"
+)
+
+// The provider gate's portal offers in these tests, and the user it signs
+// in: a user of the provider only, not in gate's users file.
+const (
+	oidcID       = "corp"
+	oidcName     = "Corporate SSO"
+	carolSubject = "248289761001"
+	carolName    = "carol"
+	carolEmail   = "carol@example.com"
+	// carolGroups is how the app sees carol's groups claim.
+	carolGroups = "staff,dev"
+)
+
+// carol is the provider's account of her.
+var carol = oidctest.User{
+	Subject:       carolSubject,
+	Username:      carolName,
+	Email:         carolEmail,
+	EmailVerified: true,
+	Name:          "Carol Example",
+	Claims:        map[string]any{"groups": []string{"staff", "dev"}},
+}
+
+// Why gate refuses a callback, as its log says.
+const (
+	usedState    = "unknown, expired or used state"
+	otherBrowser = "begun in another browser"
+	missingState = "missing or oversized state"
+)
+
+// oidcStack is a stack whose gate offers sign-in at a real OpenID provider
+// running in the test, reached by the browser and by gate on 127.0.0.1.
+type oidcStack struct {
+	*stack
+	idp *oidctest.Provider
+}
+
+// startOIDCStack starts the provider, then the stack with gate's
+// authentication_backend.oidc naming it; the provider accepts gate's
+// callback on the portal's address as its client's redirect URI.
+func startOIDCStack(t *testing.T, kind proxyKind, bin string) *oidcStack {
+	t.Helper()
+	o := &oidcStack{}
+	o.stack = startStackWith(t, kind, bin, func(proxyPort int) string {
+		redirect := fmt.Sprintf("http://auth.example.com:%d/api/oidc/%s/callback", proxyPort, oidcID)
+		o.idp = oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirect}})
+		o.idp.AddUser(carol)
+		o.idp.SignInAs(carolSubject)
+		return fmt.Sprintf(`  oidc:
+    - id: %s
+      name: '%s'
+      issuer: '%s'
+      client_id: '%s'
+      client_secret: '%s'
+      scopes: [openid, profile, email, groups]
+      claims: {user: preferred_username, email: email, name: name, groups: groups}
+`, oidcID, oidcName, o.idp.Issuer, o.idp.ClientID, o.idp.ClientSecret)
+	})
+	return o
+}
+
+// oidcPath is a path of gate's endpoints for the provider.
+func oidcPath(endpoint string) string { return "/api/oidc/" + oidcID + "/" + endpoint }
+
+// TestOIDCBrowser signs in with headless Chromium at the provider through
+// each shipped proxy configuration, then ends the session the way the
+// provider does (back-channel logout), meets a provider that refuses the
+// user, and tries to leave the cookie domain through rd.
+func TestOIDCBrowser(t *testing.T) {
+	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
+	for _, kind := range proxyKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
+			o := startOIDCStack(t, kind, bin)
+			b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1")
+			o.walk(t, b)
+		})
+	}
+}
+
+// walk signs carol in, replays the callback that did it in the same and in
+// another browser, ends her sessions in both by back-channel logout, meets
+// the provider's refusal and tries rd values outside the cookie domain, in
+// that order: each step starts where the one before left the browsers.
+func (o *oidcStack) walk(t *testing.T, b *browser) {
+	target := o.appURL("/dashboard?tab=a%20b&x=1")
+	portal := o.portalURL("/?rd=")
+	callbacks := b.recordRequests(o.portalURL(oidcPath("callback") + "?"))
+
+	b.signInWithProvider(target, portal)
+	e := b.echo()
+	for _, h := range []struct{ name, want string }{
+		{"Remote-User", carolName},
+		{"Remote-Groups", carolGroups},
+		{"Remote-Email", carolEmail},
+	} {
+		if got := e.Header.Get(h.name); got != h.want {
+			b.failf("app saw %s %q; want %q from the provider's claims", h.name, got, h.want)
+		}
+	}
+
+	// The callback URL that signed carol in, replayed: its state was used.
+	used := callbacks.last(t)
+	o.wantRefusal(t, usedState, func() { b.wantRefused("replay the callback URL", used) })
+	other := b.fresh(t)
+	o.wantRefusal(t, usedState, func() { other.wantRefused("replay the callback URL in another browser", used) })
+	other.signInWithProvider(target, portal)
+	other.wantIdentity(carolName)
+
+	// The provider signs carol out: every gate session of hers ends.
+	logout := o.idp.LogoutToken(carolSubject, "")
+	o.backchannelLogout(t, logout)
+	b.wantPortal("after the provider's back-channel logout the app asks to sign in", target, portal)
+	other.wantPortal("the app asks the other browser to sign in too", target, portal)
+
+	before := o.echo.hits.Load()
+	o.idp.Deny(true)
+	o.wantRefusal(t, "error=access_denied", func() {
+		b.do("the provider refuses carol: gate's portal says so",
+			chromedp.Click(chromedp.ID("provider-"+oidcID)),
+			chromedp.WaitVisible(chromedp.CSS("p.error")),
+		)
+	})
+	o.idp.Deny(false)
+	if got := b.location(); !strings.HasPrefix(got, o.portalURL(oidcPath("callback")+"?")) {
+		b.failf("after the provider refused, the tab shows %s; want gate's callback answering with the portal", got)
+	}
+	b.wantGenericError()
+	if got := o.echo.hits.Load(); got != before {
+		b.failf("the app saw %d requests after the provider refused; want none", got-before)
+	}
+
+	// rd values a browser would follow off the cookie domain, given to the
+	// portal (whose button carries rd) and to start: sign-in lands on
+	// default_redirect_url instead.
+	for i, rd := range []string{"http://evil.example.net/", "//evil.example.net/", "http://app.example.com.evil.example.net/"} {
+		fresh := b.fresh(t)
+		fresh.do(fmt.Sprintf("pick the provider on the portal opened with off-domain rd %d", i),
+			chromedp.Navigate(o.portalURL("/?rd="+url.QueryEscape(rd))),
+			chromedp.WaitVisible(chromedp.ID("provider-"+oidcID)),
+			chromedp.Click(chromedp.ID("provider-"+oidcID)),
+		)
+		fresh.waitLocation(o.appURL("/"))
+		fresh.wantIdentity(carolName)
+		fresh.do(fmt.Sprintf("start the flow with off-domain rd %d", i),
+			chromedp.Navigate(o.portalURL(oidcPath("start")+"?rd="+url.QueryEscape(rd))))
+		fresh.waitLocation(o.appURL("/"))
+	}
+
+	// gate's log says why it refused, never with what.
+	q := mustParse(t, used).Query()
+	for name, secret := range map[string]string{"code": q.Get("code"), "state": q.Get("state"), "logout token": logout} {
+		if o.gate.logCount(t, secret) != 0 {
+			t.Errorf("gate's log holds a %s", name)
+		}
+	}
+}
+
+// wantRefusal runs step, during which gate must refuse exactly one
+// provider sign-in and log why: reason is part of that line.
+func (o *oidcStack) wantRefusal(t *testing.T, reason string, step func()) {
+	t.Helper()
+	const refused = "oidc sign-in refused"
+	before := len(o.gate.logLines(t, refused))
+	step()
+	// gate logs before it answers: the line is there once the answer is.
+	lines := o.gate.logLines(t, refused)[before:]
+	if len(lines) != 1 || !strings.Contains(lines[0], reason) {
+		t.Errorf("gate logged %d refused sign-ins %q; want one saying %q", len(lines), lines, reason)
+	}
+}
+
+// logLines are the lines of p's output that contain text.
+func (p *proc) logLines(t *testing.T, text string) []string {
+	t.Helper()
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, text) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
+}
+
+// signInWithProvider opens app, which must lead to the portal starting
+// with portal, picks the provider (which signs carol in without asking)
+// and waits to be back on app.
+func (b *browser) signInWithProvider(app, portal string) {
+	b.t.Helper()
+	b.do("open the protected URL: the portal offers the provider",
+		chromedp.Navigate(app),
+		chromedp.WaitVisible(chromedp.ID("provider-"+oidcID)),
+	)
+	if got := b.location(); !strings.HasPrefix(got, portal) {
+		b.failf("%s led to %s; want %s...", app, got, portal)
+	}
+	if got, want := b.text("read the provider's button", chromedp.CSS("#provider-"+oidcID)), "Sign in with "+oidcName; got != want {
+		b.failf("the provider's button says %q; want %q", got, want)
+	}
+	b.do("sign in with the provider", chromedp.Click(chromedp.ID("provider-"+oidcID)))
+	b.waitLocation(app)
+}
+
+// wantRefused opens u, which gate must answer with the portal and an error
+// message, not a session.
+func (b *browser) wantRefused(step, u string) {
+	b.t.Helper()
+	b.do(step, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("p.error")))
+	b.wantGenericError()
+}
+
+// wantGenericError checks the portal's error says nothing of why: the
+// reason is in gate's log, not on the page.
+func (b *browser) wantGenericError() {
+	b.t.Helper()
+	text := b.text("read the error", chromedp.CSS("p.error"))
+	for _, leak := range []string{"access_denied", "state", "nonce", "token", "code"} {
+		if strings.Contains(strings.ToLower(text), leak) {
+			b.failf("the portal's error %q names %q; want a generic message", text, leak)
+		}
+	}
+}
+
+// wantPortal opens app, which must lead to the portal's sign-in page
+// starting with portal.
+func (b *browser) wantPortal(step, app, portal string) {
+	b.t.Helper()
+	b.do(step, chromedp.Navigate(app), chromedp.WaitVisible(chromedp.ID("provider-"+oidcID)))
+	if got := b.location(); !strings.HasPrefix(got, portal) {
+		b.failf("%s led to %s; want %s...", app, got, portal)
+	}
+}
+
+// fresh is another browser in the same Chromium: a profile of its own,
+// with no cookies of b's. It ends with t.
+func (b *browser) fresh(t *testing.T) *browser {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open another browser context: %v", err)
+	}
+	return &browser{t: t, ctx: ctx, shots: b.shots}
+}
+
+// requestLog keeps the URLs of the requests a tab sent that start with a
+// prefix, redirects included.
+type requestLog struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+// recordRequests logs every request of b's tab whose URL starts with prefix.
+func (b *browser) recordRequests(prefix string) *requestLog {
+	b.t.Helper()
+	l := &requestLog{}
+	err := chromedp.Listen(b.ctx, func(ev any) {
+		if ev, ok := ev.(*network.EventRequestWillBeSent); ok && strings.HasPrefix(ev.Request.URL, prefix) {
+			l.mu.Lock()
+			l.urls = append(l.urls, ev.Request.URL)
+			l.mu.Unlock()
+		}
+	})
+	if err != nil {
+		b.t.Fatalf("listen to the tab's requests: %v", err)
+	}
+	return l
+}
+
+// last is the last URL logged.
+func (l *requestLog) last(t *testing.T) string {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.urls) == 0 {
+		t.Fatal("the browser sent no request to gate's callback")
+	}
+	return l.urls[len(l.urls)-1]
+}
+
+// backchannelLogout posts a logout token to gate's back-channel logout
+// endpoint through the proxy, as the provider would, and wants 200.
+func (o *oidcStack) backchannelLogout(t *testing.T, token string) {
+	t.Helper()
+	resp := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(oidcPath("backchannel-logout")),
+		strings.NewReader(url.Values{"logout_token": {token}}.Encode()),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	if body := readAll(t, resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("back-channel logout: status = %d; want 200\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestOIDCCallbackAttacks sends gate's callback, through the shipped nginx
+// configuration, what an attacker could: states gate never issued, and a
+// genuine callback (a leaked URL, or the attacker's own sign-in sent to a
+// victim: login CSRF) from a browser without the cookie that binds the flow
+// to the browser that began it. None may yield a session.
+func TestOIDCCallbackAttacks(t *testing.T) {
+	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
+	o := startOIDCStack(t, proxyKinds[0], nginx)
+
+	t.Run("forged_state", func(t *testing.T) {
+		victim := client(t, o.ports.proxy)
+		// A real flow's binding cookie and code, so that only the state is
+		// wrong.
+		genuine := o.pendingCallback(t, victim)
+		q := mustParse(t, genuine).Query()
+		for _, tc := range []struct{ state, reason string }{
+			{"forged", usedState},
+			{q.Get("state") + "x", usedState},
+			{strings.ToUpper(q.Get("state")), usedState},
+			{strings.Repeat("a", 4096), missingState},
+			{"", missingState},
+		} {
+			forged := o.portalURL(oidcPath("callback") + "?" + url.Values{"code": {q.Get("code")}, "state": {tc.state}}.Encode())
+			o.wantRefusal(t, tc.reason, func() { o.wantCallbackRefused(t, victim, forged) })
+		}
+		// None of them used up the real state: the victim's own callback
+		// still signs in.
+		resp := o.do(t, victim, http.MethodGet, genuine, nil, nil)
+		if got, want := resp.Header.Get("Location"), o.appURL("/"); resp.StatusCode != http.StatusFound || got != want {
+			t.Fatalf("the genuine callback after the forged ones: %d to %q; want 302 to %q", resp.StatusCode, got, want)
+		}
+		if got := o.status(t, cookieHeader(victim, o.appURL("/"))); got != http.StatusOK {
+			t.Errorf("the genuine callback's session: status = %d; want 200", got)
+		}
+	})
+
+	for _, tc := range []struct {
+		name string
+		// browser is the jar the callback is sent from.
+		browser func(t *testing.T) *http.Client
+	}{
+		{"no_binding_cookie", func(t *testing.T) *http.Client { return client(t, o.ports.proxy) }},
+		{"another_browsers_binding_cookie", func(t *testing.T) *http.Client {
+			attacker := client(t, o.ports.proxy)
+			_ = o.pendingCallback(t, attacker)
+			return attacker
+		}},
+		{"made_up_binding_cookie", func(t *testing.T) *http.Client {
+			c := client(t, o.ports.proxy)
+			c.Jar.SetCookies(mustParse(t, o.portalURL("/")), []*http.Cookie{{Name: "gate_oidc", Value: strings.Repeat("A", 43)}})
+			return c
+		}},
+	} {
+		t.Run("callback_with_"+tc.name, func(t *testing.T) {
+			victim := client(t, o.ports.proxy)
+			genuine := o.pendingCallback(t, victim)
+			o.wantRefusal(t, otherBrowser, func() { o.wantCallbackRefused(t, tc.browser(t), genuine) })
+			// The state is used once whatever the outcome: the refused
+			// attempt took it, so the URL is worth nothing to anyone now.
+			o.wantRefusal(t, usedState, func() { o.wantCallbackRefused(t, victim, genuine) })
+		})
+	}
+}
+
+// pendingCallback begins a sign-in with c, which keeps the binding cookie
+// in its jar, and follows the provider's redirects up to gate's callback,
+// whose URL it returns without visiting it.
+func (o *oidcStack) pendingCallback(t *testing.T, c *http.Client) string {
+	t.Helper()
+	direct := &http.Client{Timeout: 10 * time.Second, Jar: c.Jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	callback := o.portalURL(oidcPath("callback"))
+	u := o.portalURL(oidcPath("start") + "?rd=" + url.QueryEscape(o.appURL("/")))
+	for range 10 {
+		via := direct
+		if strings.HasPrefix(u, o.portalURL("")) {
+			via = c
+		}
+		resp := doRequest(t, via, newRequest(t, http.MethodGet, u, nil, nil))
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("GET %s: status = %d; want a redirect\n%s", u, resp.StatusCode, readAll(t, resp))
+		}
+		next, err := resp.Location()
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		u = next.String()
+		if strings.HasPrefix(u, callback+"?") {
+			return u
+		}
+	}
+	t.Fatalf("no redirect to %s after 10 steps", callback)
+	return ""
+}
+
+// wantCallbackRefused GETs a callback URL with c: gate must answer with
+// the portal's error page and no session cookie. The URL carries a code
+// and a state, so messages leave it out.
+func (o *oidcStack) wantCallbackRefused(t *testing.T, c *http.Client, u string) {
+	t.Helper()
+	resp := o.do(t, c, http.MethodGet, u, nil, nil)
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the callback: status = %d; want 400", resp.StatusCode)
+	}
+	if !strings.Contains(body, `class="error"`) {
+		t.Errorf("the callback's answer is not the portal with an error:\n%s", body)
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "gate_session" && ck.Value != "" {
+			t.Error("the callback set a session cookie")
+		}
+	}
+	if got := o.status(t, cookieHeader(c, o.appURL("/"))); got != http.StatusFound {
+		t.Errorf("after the callback the client reaches the app: status = %d; want 302 to the portal", got)
+	}
+}
+
+// cookieHeader is the Cookie header c's jar sends to u.
+func cookieHeader(c *http.Client, u string) string {
+	p, _ := url.Parse(u)
+	var parts []string
+	for _, ck := range c.Jar.Cookies(p) {
+		parts = append(parts, ck.Name+"="+ck.Value)
+	}
+	return strings.Join(parts, "; ")
+}
