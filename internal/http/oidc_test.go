@@ -571,3 +571,45 @@ func TestOIDCRefusalLogged(t *testing.T) {
 		}
 	}
 }
+
+// A provider's alice (no link) is not the users file's alice: signing out
+// everywhere as one, or a new password for the file's alice, leaves the
+// other's sessions alone.
+func TestOIDCSameNameIsAnotherUser(t *testing.T) {
+	idp := startIDP(t)
+	idp.AddUser(with(dana, func(u *oidctest.User) { u.Username = "alice" }))
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	app := func(c *http.Cookie) int {
+		return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)).StatusCode
+	}
+	logoutAll := func(c *http.Cookie) {
+		r := httptest.NewRequest("POST", portalURL+"/api/logout?all=true", nil)
+		r.Header.Set("Accept", "application/json")
+		r.AddCookie(c)
+		wantStatus(t, e.do(r), 200)
+	}
+
+	_, provider1 := e.signIn(idp, "corp", "")
+	_, provider2 := e.signIn(idp, "corp", "")
+	file := e.mustLogin("alice", alicePass)
+	logoutAll(file)
+	if app(provider1.session) != 200 || app(file) != 302 {
+		t.Fatalf("file alice signed out everywhere: provider session %d, file session %d; want 200, 302", app(provider1.session), app(file))
+	}
+	file = e.mustLogin("alice", alicePass)
+	logoutAll(provider1.session)
+	if app(provider2.session) != 302 || app(file) != 200 {
+		t.Fatalf("provider alice signed out everywhere: her other session %d, file session %d; want 302, 200", app(provider2.session), app(file))
+	}
+
+	_, provider3 := e.signIn(idp, "corp", "")
+	// The file's alice is removed; reloadUsers waits for the revocations
+	// that causes.
+	e.reloadUsers(strings.Replace(testUsers(t), "alice:", "alice-renamed:", 1))
+	if got := app(file); got != 302 {
+		t.Errorf("the removed file user's session answers %d; want 302", got)
+	}
+	if got := app(provider3.session); got != 200 {
+		t.Errorf("after the file's alice is removed, the provider's alice answers %d; want 200", got)
+	}
+}

@@ -406,11 +406,8 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, site *site
 			s.storeError(st, "delete", err)
 		}
 	}
-	sess, maxAge, err := s.newSession(site, u, rememberMe)
+	sess, maxAge, err := s.newSession(site, u, rememberMe, from)
 	if err == nil {
-		if from != nil {
-			sess.Provider, sess.Subject, sess.SID = from.provider, from.subject, from.sid
-		}
 		err = s.opts.Sessions.Create(ctx, sess)
 	}
 	if err != nil {
@@ -431,15 +428,12 @@ type providerLogin struct {
 }
 
 // newSession builds the record for a fresh login; maxAge is the cookie's
-// lifetime, 0 for a browser-session cookie.
-func (s *Server) newSession(site *site, u users.User, rememberMe bool) (*session.Session, time.Duration, error) {
-	id, err := s.opts.Sessions.NewID(u.Name)
-	if err != nil {
-		return nil, 0, err
-	}
+// lifetime, 0 for a browser-session cookie. from, when not nil, is the
+// provider the user signed in through; the id is issued for the record's
+// Owner.
+func (s *Server) newSession(site *site, u users.User, rememberMe bool, from *providerLogin) (*session.Session, time.Duration, error) {
 	now := s.now()
 	sess := &session.Session{
-		ID:           id,
 		User:         u.Name,
 		DisplayName:  u.DisplayName,
 		Email:        u.Email,
@@ -449,6 +443,14 @@ func (s *Server) newSession(site *site, u users.User, rememberMe bool) (*session
 		CreatedAt:    now,
 		LastActivity: now,
 	}
+	if from != nil {
+		sess.Provider, sess.Subject, sess.SID = from.provider, from.subject, from.sid
+	}
+	id, err := s.opts.Sessions.NewID(sess.Owner())
+	if err != nil {
+		return nil, 0, err
+	}
+	sess.ID = id
 	if rememberMe && site.RememberMe > 0 {
 		sess.RememberMe = true
 		sess.ExpiresAt = now.Add(site.RememberMe)
@@ -527,7 +529,7 @@ func (s *Server) endSessions(r *http.Request, site *site, id string, all bool) e
 	if !all {
 		return s.opts.Sessions.Delete(ctx, id)
 	}
-	n, err := s.opts.Sessions.DeleteUser(ctx, sess.User)
+	n, err := s.opts.Sessions.DeleteUser(ctx, sess.Owner())
 	if err == nil {
 		logFrom(r).Info().Str("user", sess.User).Int("sessions", n).Msg("signed out everywhere")
 	}

@@ -71,7 +71,7 @@ var _ Store = (*Memory)(nil)
 // shard holds the sessions whose id hashes to it, and the per-user index of
 // exactly those sessions. Keeping both under one lock means every change
 // updates them together: id is in byUser[u] if and only if
-// sessions[id].User == u, so the index never holds an id that is gone.
+// sessions[id].Owner() == u, so the index never holds an id that is gone.
 type shard struct {
 	mu       sync.RWMutex
 	sessions map[string]*Session
@@ -446,7 +446,8 @@ func (m *Memory) cleanup() int {
 // the index cannot drift from the records. The caller holds sh.mu.
 func (sh *shard) add(rec *Session) {
 	sh.sessions[rec.ID] = rec
-	sh.byUser[rec.User] = sh.byUser[rec.User].add(rec.ID)
+	owner := rec.Owner()
+	sh.byUser[owner] = sh.byUser[owner].add(rec.ID)
 	for _, k := range providerKeys(rec) {
 		sh.byProvider[k] = sh.byProvider[k].add(rec.ID)
 	}
@@ -454,7 +455,7 @@ func (sh *shard) add(rec *Session) {
 
 func (sh *shard) remove(rec *Session) {
 	delete(sh.sessions, rec.ID)
-	removeFrom(sh.byUser, rec.User, rec.ID)
+	removeFrom(sh.byUser, rec.Owner(), rec.ID)
 	for _, k := range providerKeys(rec) {
 		removeFrom(sh.byProvider, k, rec.ID)
 	}

@@ -353,7 +353,7 @@ func (r *Redis) Create(ctx context.Context, s *Session) error {
 		return err
 	}
 	tag, ok := splitID(s.ID)
-	if !ok || tag != r.userTag(s.User) {
+	if !ok || tag != r.userTag(s.Owner()) {
 		return errForeignID
 	}
 	member := r.member(s.ID)

@@ -32,7 +32,8 @@ type Session struct {
 	// ID is the random identifier the cookie carries. Stores may hash it for
 	// their keys; it is never logged.
 	ID string
-	// User is the login name; the per-user index (DeleteUser) is keyed by it.
+	// User is the login name; the per-user index (DeleteUser) is keyed by
+	// it (by Owner, which is User but for External sessions).
 	User        string
 	DisplayName string
 	Email       string
@@ -73,6 +74,24 @@ type Session struct {
 // alone, with no users-file entry behind it: the users file neither
 // revokes nor updates it.
 func (s *Session) External() bool { return s.Provider != "" && s.Stamp == "" }
+
+// Owner is the name the per-user index files the session under (NewID,
+// DeleteUser): its User, except for an External session, which is filed
+// under ProviderOwner of its provider and subject. A provider's user is
+// not the users-file user of the same name: neither's revocation nor
+// "sign out everywhere" may reach the other's sessions.
+func (s *Session) Owner() string {
+	if s.External() {
+		return ProviderOwner(s.Provider, s.Subject)
+	}
+	return s.User
+}
+
+// ProviderOwner is the Owner of an External session. The NUL bytes keep
+// it apart from every users-file name and from other providers' subjects.
+func ProviderOwner(provider, subject string) string {
+	return "\x00oidc\x00" + provider + "\x00" + subject
+}
 
 // Deadline is the effective end: the earlier of the absolute expiry and the
 // inactivity deadline.

@@ -13,8 +13,9 @@ import (
 // removed), and must forget ended sessions by themselves. Every method
 // returns ctx.Err() when ctx is already done.
 type Store interface {
-	// NewID returns a fresh id for a new session of user. Create may refuse
-	// an id that did not come from NewID for the record's user: a store may
+	// NewID returns a fresh id for a new session of user (the record's
+	// Owner). Create may refuse an id that did not come from NewID for the
+	// record's Owner: a store may
 	// carry routing in the id (the Redis store keeps a user's sessions in
 	// one Cluster hash slot that way).
 	NewID(user string) (string, error)
@@ -29,7 +30,7 @@ type Store interface {
 	Touch(ctx context.Context, id string, t time.Time) error
 	// Delete ends one session; deleting an absent one is not an error.
 	Delete(ctx context.Context, id string) error
-	// DeleteUser ends every session of user in one step and returns how many
+	// DeleteUser ends every session whose Owner is user in one step and returns how many
 	// it removed. Ended sessions the store had not yet forgotten may be
 	// counted.
 	DeleteUser(ctx context.Context, user string) (int, error)

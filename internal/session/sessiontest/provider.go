@@ -14,6 +14,11 @@ func (e *env) providerSession(t testing.TB, user, provider, subject, sid string)
 	s := e.newSession(t, user)
 	s.Stamp = ""
 	s.Provider, s.Subject, s.SID = provider, subject, sid
+	id, err := e.store.NewID(s.Owner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ID = id
 	return s
 }
 
@@ -89,9 +94,41 @@ func testDeleteProviderSID(t *testing.T, e *env) {
 	}
 	e.mustBeGone(t, a.ID)
 	e.mustGet(t, b.ID)
-	if n, err := e.store.DeleteUser(ctx, user); err != nil || n != 1 {
-		t.Errorf("DeleteUser = %d, %v; want 1, nil", n, err)
+	if n, err := e.store.DeleteUser(ctx, session.ProviderOwner("corp", sub)); err != nil || n != 1 {
+		t.Errorf("DeleteUser(ProviderOwner) = %d, %v; want 1, nil", n, err)
 	}
+}
+
+// A provider's user is not the users-file user of the same name: each
+// one's DeleteUser ends only its own sessions.
+func testProviderOwner(t *testing.T, e *env) {
+	ctx := context.Background()
+	user, sub := uniqueUser("alice"), uniqueUser("sub")
+	external := e.providerSession(t, user, "corp", sub, "")
+	linked := e.providerSession(t, user, "corp", uniqueUser("sub"), "")
+	linked.Stamp = "stamp"
+	id, err := e.store.NewID(linked.Owner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	linked.ID = id
+	plain := e.newSession(t, user)
+	for _, s := range []*session.Session{external, linked, plain} {
+		e.create(t, s)
+	}
+	if got, want := external.Owner(), session.ProviderOwner("corp", sub); got != want || linked.Owner() != user {
+		t.Fatalf("owners: external %q, linked %q; want %q, %q", got, linked.Owner(), want, user)
+	}
+	if n, err := e.store.DeleteUser(ctx, user); err != nil || n != 2 {
+		t.Fatalf("DeleteUser(file user) = %d, %v; want 2 (password and linked), nil", n, err)
+	}
+	e.mustGet(t, external.ID)
+	e.mustBeGone(t, linked.ID)
+	e.mustBeGone(t, plain.ID)
+	if n, err := e.store.DeleteUser(ctx, external.Owner()); err != nil || n != 1 {
+		t.Fatalf("DeleteUser(provider owner) = %d, %v; want 1, nil", n, err)
+	}
+	e.mustBeGone(t, external.ID)
 }
 
 // A session deleted on its own is not counted by DeleteProvider.

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *testkit.Clock) session
 		{"delete_provider_subject", testDeleteProviderSubject},
 		{"delete_provider_sid", testDeleteProviderSID},
 		{"delete_provider_after_delete", testDeleteProviderAfterDelete},
+		{"provider_owner", testProviderOwner},
 		{"concurrent_use", testConcurrent},
 		{"new_id_unique_and_long", testNewID},
 		{"cancelled_context", testCancelledContext},
