@@ -300,24 +300,32 @@ func (l *requestLog) last(t *testing.T) string {
 	return l.urls[len(l.urls)-1]
 }
 
-// backchannelLogout posts a logout token to gate's back-channel logout
-// endpoint through the proxy, as the provider would, and wants 200.
+// backchannelLogout posts the provider's logout token and wants 200.
 func (o *oidcStack) backchannelLogout(t *testing.T, token string) {
+	t.Helper()
+	if got := o.postLogout(t, token); got != http.StatusOK {
+		t.Fatalf("back-channel logout: status = %d; want 200", got)
+	}
+}
+
+// postLogout posts a logout token to gate's back-channel logout endpoint
+// through the proxy, as the provider would, and returns the status.
+func (o *oidcStack) postLogout(t *testing.T, token string) int {
 	t.Helper()
 	resp := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(oidcPath("backchannel-logout")),
 		strings.NewReader(url.Values{"logout_token": {token}}.Encode()),
 		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
-	if body := readAll(t, resp); resp.StatusCode != http.StatusOK {
-		t.Fatalf("back-channel logout: status = %d; want 200\n%s", resp.StatusCode, body)
-	}
+	return resp.StatusCode
 }
 
-// TestOIDCCallbackAttacks sends gate's callback, through the shipped nginx
-// configuration, what an attacker could: states gate never issued, and a
-// genuine callback (a leaked URL, or the attacker's own sign-in sent to a
-// victim: login CSRF) from a browser without the cookie that binds the flow
-// to the browser that began it. None may yield a session.
-func TestOIDCCallbackAttacks(t *testing.T) {
+// TestOIDCAttacks sends gate, through the shipped nginx configuration, what
+// an attacker could: callbacks with states gate never issued, and genuine
+// callbacks (a leaked URL, or the attacker's own sign-in sent to a victim:
+// login CSRF) from a browser without the cookie that binds the flow to the
+// browser that began it, none of which may yield a session; and logout
+// tokens the provider did not sign or did not mean for gate, none of which
+// may end one.
+func TestOIDCAttacks(t *testing.T) {
 	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
 	o := startOIDCStack(t, proxyKinds[0], nginx)
 
@@ -339,12 +347,64 @@ func TestOIDCCallbackAttacks(t *testing.T) {
 		}
 		// None of them used up the real state: the victim's own callback
 		// still signs in.
-		resp := o.do(t, victim, http.MethodGet, genuine, nil, nil)
-		if got, want := resp.Header.Get("Location"), o.appURL("/"); resp.StatusCode != http.StatusFound || got != want {
-			t.Fatalf("the genuine callback after the forged ones: %d to %q; want 302 to %q", resp.StatusCode, got, want)
+		o.finishSignIn(t, victim, genuine)
+	})
+
+	t.Run("binding_cookie", func(t *testing.T) {
+		c := client(t, o.ports.proxy)
+		resp := o.do(t, c, http.MethodGet, o.portalURL(oidcPath("start")), nil, nil)
+		var binding *http.Cookie
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "gate_oidc" {
+				binding = ck
+			}
+		}
+		switch {
+		case binding == nil:
+			t.Fatalf("start set no binding cookie: %q", resp.Header.Values("Set-Cookie"))
+		// Script cannot read it; only this host gets it (a Domain would
+		// hand it to every sibling subdomain); the provider's redirect back,
+		// a cross-site top-level GET, still carries it under Lax.
+		case !binding.HttpOnly, binding.Domain != "", binding.SameSite != http.SameSiteLaxMode, binding.Path != "/":
+			t.Errorf("binding cookie %q; want HttpOnly, host-only, SameSite=Lax, Path=/", resp.Header.Values("Set-Cookie"))
+		// It outlives the sign-in's state by nothing.
+		case binding.MaxAge <= 0 || binding.MaxAge > 600:
+			t.Errorf("binding cookie Max-Age = %d; want 1..600 seconds", binding.MaxAge)
+		}
+	})
+
+	t.Run("forged_logout_tokens", func(t *testing.T) {
+		victim := client(t, o.ports.proxy)
+		o.finishSignIn(t, victim, o.pendingCallback(t, victim))
+		claims := func(edit func(map[string]any)) map[string]any {
+			c := o.idp.LogoutClaims(carolSubject, "")
+			edit(c)
+			return c
+		}
+		genuine := o.idp.LogoutToken(carolSubject, "")
+		for _, tc := range []struct{ name, token string }{
+			{"another key", o.idp.SignForeign(o.idp.LogoutClaims(carolSubject, ""))},
+			{"tampered", oidctest.Tamper(genuine, claims(func(c map[string]any) { c["sub"] = "someone-else" }))},
+			{"another audience", o.idp.Sign(claims(func(c map[string]any) { c["aud"] = "another-client" }))},
+			{"another issuer", o.idp.Sign(claims(func(c map[string]any) { c["iss"] = "http://127.0.0.1:1" }))},
+			{"expired", o.idp.Sign(claims(func(c map[string]any) {
+				c["iat"], c["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-30*time.Minute).Unix()
+			}))},
+			{"no event", o.idp.Sign(claims(func(c map[string]any) { delete(c, "events") }))},
+			{"a nonce", o.idp.Sign(claims(func(c map[string]any) { c["nonce"] = "n" }))},
+			{"neither sub nor sid", o.idp.LogoutToken("", "")},
+			{"an ID token's shape", o.idp.Sign(claims(func(c map[string]any) { delete(c, "events"); c["nonce"] = "n" }))},
+		} {
+			if got := o.postLogout(t, tc.token); got != http.StatusBadRequest {
+				t.Errorf("logout token with %s: status = %d; want 400", tc.name, got)
+			}
 		}
 		if got := o.status(t, cookieHeader(victim, o.appURL("/"))); got != http.StatusOK {
-			t.Errorf("the genuine callback's session: status = %d; want 200", got)
+			t.Fatalf("after forged logout tokens carol's session: status = %d; want 200", got)
+		}
+		o.backchannelLogout(t, genuine)
+		if got := o.status(t, cookieHeader(victim, o.appURL("/"))); got != http.StatusFound {
+			t.Errorf("after the provider's logout token carol's session: status = %d; want 302 to the portal", got)
 		}
 	})
 
@@ -405,6 +465,19 @@ func (o *oidcStack) pendingCallback(t *testing.T, c *http.Client) string {
 	}
 	t.Fatalf("no redirect to %s after 10 steps", callback)
 	return ""
+}
+
+// finishSignIn GETs a pending callback URL with c, the browser that began
+// the sign-in: gate must sign carol in and send c to the app.
+func (o *oidcStack) finishSignIn(t *testing.T, c *http.Client, callback string) {
+	t.Helper()
+	resp := o.do(t, c, http.MethodGet, callback, nil, nil)
+	if got, want := resp.Header.Get("Location"), o.appURL("/"); resp.StatusCode != http.StatusFound || got != want {
+		t.Fatalf("the callback: %d to %q; want 302 to %q", resp.StatusCode, got, want)
+	}
+	if got := o.status(t, cookieHeader(c, o.appURL("/"))); got != http.StatusOK {
+		t.Fatalf("the callback's session: status = %d; want 200", got)
+	}
 }
 
 // wantCallbackRefused GETs a callback URL with c: gate must answer with
