@@ -51,6 +51,8 @@ const (
 type oidcStack struct {
 	*stack
 	idp *oidctest.Provider
+	// id and name are the provider's in gate's configuration.
+	id, name string
 }
 
 // startOIDCStack starts the provider, then the stack with gate's
@@ -58,7 +60,7 @@ type oidcStack struct {
 // callback on the portal's address as its client's redirect URI.
 func startOIDCStack(t *testing.T, kind proxyKind, bin string) *oidcStack {
 	t.Helper()
-	o := &oidcStack{}
+	o := &oidcStack{id: oidcID, name: oidcName}
 	o.stack = startStackWith(t, kind, bin, func(proxyPort int) string {
 		redirect := fmt.Sprintf("http://auth.example.com:%d/api/oidc/%s/callback", proxyPort, oidcID)
 		o.idp = oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirect}})
@@ -77,24 +79,11 @@ func startOIDCStack(t *testing.T, kind proxyKind, bin string) *oidcStack {
 	return o
 }
 
-// oidcPath is a path of gate's endpoints for the provider.
-func oidcPath(endpoint string) string { return "/api/oidc/" + oidcID + "/" + endpoint }
+// path is the path of gate's endpoint for the provider.
+func (o *oidcStack) path(endpoint string) string { return "/api/oidc/" + o.id + "/" + endpoint }
 
-// TestOIDCBrowser signs in with headless Chromium at the provider through
-// each shipped proxy configuration, then ends the session the way the
-// provider does (back-channel logout), meets a provider that refuses the
-// user, and tries to leave the cookie domain through rd.
-func TestOIDCBrowser(t *testing.T) {
-	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
-	for _, kind := range proxyKinds {
-		t.Run(kind.name, func(t *testing.T) {
-			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
-			o := startOIDCStack(t, kind, bin)
-			b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1")
-			o.walk(t, b)
-		})
-	}
-}
+// button is the id of the provider's button on the portal.
+func (o *oidcStack) button() string { return "provider-" + o.id }
 
 // walk signs carol in, replays the callback that did it in the same and in
 // another browser, ends her sessions in both by back-channel logout, meets
@@ -103,9 +92,9 @@ func TestOIDCBrowser(t *testing.T) {
 func (o *oidcStack) walk(t *testing.T, b *browser) {
 	target := o.appURL("/dashboard?tab=a%20b&x=1")
 	portal := o.portalURL("/?rd=")
-	callbacks := b.recordRequests(o.portalURL(oidcPath("callback") + "?"))
+	callbacks := b.recordRequests(o.portalURL(o.path("callback") + "?"))
 
-	b.signInWithProvider(target, portal)
+	o.signIn(b, target, portal)
 	e := b.echo()
 	for _, h := range []struct{ name, want string }{
 		{"Remote-User", carolName},
@@ -122,25 +111,25 @@ func (o *oidcStack) walk(t *testing.T, b *browser) {
 	o.wantRefusal(t, usedState, func() { b.wantRefused("replay the callback URL", used) })
 	other := b.fresh(t)
 	o.wantRefusal(t, usedState, func() { other.wantRefused("replay the callback URL in another browser", used) })
-	other.signInWithProvider(target, portal)
+	o.signIn(other, target, portal)
 	other.wantIdentity(carolName)
 
 	// The provider signs carol out: every gate session of hers ends.
 	logout := o.idp.LogoutToken(carolSubject, "")
 	o.backchannelLogout(t, logout)
-	b.wantPortal("after the provider's back-channel logout the app asks to sign in", target, portal)
-	other.wantPortal("the app asks the other browser to sign in too", target, portal)
+	o.wantPortal(b, "after the provider's back-channel logout the app asks to sign in", target, portal)
+	o.wantPortal(other, "the app asks the other browser to sign in too", target, portal)
 
 	before := o.echo.hits.Load()
 	o.idp.Deny(true)
 	o.wantRefusal(t, "error=access_denied", func() {
 		b.do("the provider refuses carol: gate's portal says so",
-			chromedp.Click(chromedp.ID("provider-"+oidcID)),
+			chromedp.Click(chromedp.ID(o.button())),
 			chromedp.WaitVisible(chromedp.CSS("p.error")),
 		)
 	})
 	o.idp.Deny(false)
-	if got := b.location(); !strings.HasPrefix(got, o.portalURL(oidcPath("callback")+"?")) {
+	if got := b.location(); !strings.HasPrefix(got, o.portalURL(o.path("callback")+"?")) {
 		b.failf("after the provider refused, the tab shows %s; want gate's callback answering with the portal", got)
 	}
 	b.wantGenericError()
@@ -155,13 +144,13 @@ func (o *oidcStack) walk(t *testing.T, b *browser) {
 		fresh := b.fresh(t)
 		fresh.do(fmt.Sprintf("pick the provider on the portal opened with off-domain rd %d", i),
 			chromedp.Navigate(o.portalURL("/?rd="+url.QueryEscape(rd))),
-			chromedp.WaitVisible(chromedp.ID("provider-"+oidcID)),
-			chromedp.Click(chromedp.ID("provider-"+oidcID)),
+			chromedp.WaitVisible(chromedp.ID(o.button())),
+			chromedp.Click(chromedp.ID(o.button())),
 		)
 		fresh.waitLocation(o.appURL("/"))
 		fresh.wantIdentity(carolName)
 		fresh.do(fmt.Sprintf("start the flow with off-domain rd %d", i),
-			chromedp.Navigate(o.portalURL(oidcPath("start")+"?rd="+url.QueryEscape(rd))))
+			chromedp.Navigate(o.portalURL(o.path("start")+"?rd="+url.QueryEscape(rd))))
 		fresh.waitLocation(o.appURL("/"))
 	}
 
@@ -204,22 +193,22 @@ func (p *proc) logLines(t *testing.T, text string) []string {
 	return out
 }
 
-// signInWithProvider opens app, which must lead to the portal starting
-// with portal, picks the provider (which signs carol in without asking)
-// and waits to be back on app.
-func (b *browser) signInWithProvider(app, portal string) {
+// signIn opens app in b, which must lead to the portal starting with
+// portal, picks the provider (which signs its SignInAs user in without
+// asking) and waits to be back on app.
+func (o *oidcStack) signIn(b *browser, app, portal string) {
 	b.t.Helper()
 	b.do("open the protected URL: the portal offers the provider",
 		chromedp.Navigate(app),
-		chromedp.WaitVisible(chromedp.ID("provider-"+oidcID)),
+		chromedp.WaitVisible(chromedp.ID(o.button())),
 	)
 	if got := b.location(); !strings.HasPrefix(got, portal) {
 		b.failf("%s led to %s; want %s...", app, got, portal)
 	}
-	if got, want := b.text("read the provider's button", chromedp.CSS("#provider-"+oidcID)), "Sign in with "+oidcName; got != want {
+	if got, want := b.text("read the provider's button", chromedp.CSS("#"+o.button())), "Sign in with "+o.name; got != want {
 		b.failf("the provider's button says %q; want %q", got, want)
 	}
-	b.do("sign in with the provider", chromedp.Click(chromedp.ID("provider-"+oidcID)))
+	b.do("sign in with the provider", chromedp.Click(chromedp.ID(o.button())))
 	b.waitLocation(app)
 }
 
@@ -243,11 +232,11 @@ func (b *browser) wantGenericError() {
 	}
 }
 
-// wantPortal opens app, which must lead to the portal's sign-in page
+// wantPortal opens app in b, which must lead to the portal's sign-in page
 // starting with portal.
-func (b *browser) wantPortal(step, app, portal string) {
+func (o *oidcStack) wantPortal(b *browser, step, app, portal string) {
 	b.t.Helper()
-	b.do(step, chromedp.Navigate(app), chromedp.WaitVisible(chromedp.ID("provider-"+oidcID)))
+	b.do(step, chromedp.Navigate(app), chromedp.WaitVisible(chromedp.ID(o.button())))
 	if got := b.location(); !strings.HasPrefix(got, portal) {
 		b.failf("%s led to %s; want %s...", app, got, portal)
 	}
@@ -312,7 +301,7 @@ func (o *oidcStack) backchannelLogout(t *testing.T, token string) {
 // through the proxy, as the provider would, and returns the status.
 func (o *oidcStack) postLogout(t *testing.T, token string) int {
 	t.Helper()
-	resp := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(oidcPath("backchannel-logout")),
+	resp := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(o.path("backchannel-logout")),
 		strings.NewReader(url.Values{"logout_token": {token}}.Encode()),
 		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	return resp.StatusCode
@@ -342,7 +331,7 @@ func TestOIDCAttacks(t *testing.T) {
 			{strings.Repeat("a", 4096), missingState},
 			{"", missingState},
 		} {
-			forged := o.portalURL(oidcPath("callback") + "?" + url.Values{"code": {q.Get("code")}, "state": {tc.state}}.Encode())
+			forged := o.portalURL(o.path("callback") + "?" + url.Values{"code": {q.Get("code")}, "state": {tc.state}}.Encode())
 			o.wantRefusal(t, tc.reason, func() { o.wantCallbackRefused(t, victim, forged) })
 		}
 		// None of them used up the real state: the victim's own callback
@@ -352,7 +341,7 @@ func TestOIDCAttacks(t *testing.T) {
 
 	t.Run("binding_cookie", func(t *testing.T) {
 		c := client(t, o.ports.proxy)
-		resp := o.do(t, c, http.MethodGet, o.portalURL(oidcPath("start")), nil, nil)
+		resp := o.do(t, c, http.MethodGet, o.portalURL(o.path("start")), nil, nil)
 		var binding *http.Cookie
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "gate_oidc" {
@@ -443,8 +432,8 @@ func (o *oidcStack) pendingCallback(t *testing.T, c *http.Client) string {
 	t.Helper()
 	direct := &http.Client{Timeout: 10 * time.Second, Jar: c.Jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	callback := o.portalURL(oidcPath("callback"))
-	u := o.portalURL(oidcPath("start") + "?rd=" + url.QueryEscape(o.appURL("/")))
+	callback := o.portalURL(o.path("callback"))
+	u := o.portalURL(o.path("start") + "?rd=" + url.QueryEscape(o.appURL("/")))
 	for range 10 {
 		via := direct
 		if strings.HasPrefix(u, o.portalURL("")) {
