@@ -85,6 +85,22 @@ func (o *oidcStack) path(endpoint string) string { return "/api/oidc/" + o.id + 
 // button is the id of the provider's button on the portal.
 func (o *oidcStack) button() string { return "provider-" + o.id }
 
+// TestOIDCBrowser signs in with headless Chromium at the provider through
+// each shipped proxy configuration, then ends the session the way the
+// provider does (back-channel logout), meets a provider that refuses the
+// user, and tries to leave the cookie domain through rd.
+func TestOIDCBrowser(t *testing.T) {
+	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
+	for _, kind := range proxyKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
+			o := startOIDCStack(t, kind, bin)
+			b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1")
+			o.walk(t, b)
+		})
+	}
+}
+
 // walk signs carol in, replays the callback that did it in the same and in
 // another browser, ends her sessions in both by back-channel logout, meets
 // the provider's refusal and tries rd values outside the cookie domain, in
@@ -137,21 +153,22 @@ func (o *oidcStack) walk(t *testing.T, b *browser) {
 		b.failf("the app saw %d requests after the provider refused; want none", got-before)
 	}
 
-	// rd values a browser would follow off the cookie domain, given to the
-	// portal (whose button carries rd) and to start: sign-in lands on
-	// default_redirect_url instead.
+	// rd values a browser would follow off the cookie domain, given to
+	// start (and once to the portal, whose button carries rd on): sign-in
+	// lands on default_redirect_url instead.
+	fresh := b.fresh(t)
+	fresh.do("pick the provider on the portal opened with an off-domain rd",
+		chromedp.Navigate(o.portalURL("/?rd="+url.QueryEscape("http://evil.example.net/"))),
+		chromedp.WaitVisible(chromedp.ID(o.button())),
+		chromedp.Click(chromedp.ID(o.button())),
+	)
+	fresh.waitLocation(o.appURL("/"))
+	fresh.wantIdentity(carolName)
 	for i, rd := range []string{"http://evil.example.net/", "//evil.example.net/", "http://app.example.com.evil.example.net/"} {
-		fresh := b.fresh(t)
-		fresh.do(fmt.Sprintf("pick the provider on the portal opened with off-domain rd %d", i),
-			chromedp.Navigate(o.portalURL("/?rd="+url.QueryEscape(rd))),
-			chromedp.WaitVisible(chromedp.ID(o.button())),
-			chromedp.Click(chromedp.ID(o.button())),
-		)
-		fresh.waitLocation(o.appURL("/"))
-		fresh.wantIdentity(carolName)
 		fresh.do(fmt.Sprintf("start the flow with off-domain rd %d", i),
 			chromedp.Navigate(o.portalURL(o.path("start")+"?rd="+url.QueryEscape(rd))))
 		fresh.waitLocation(o.appURL("/"))
+		fresh.do("leave the app", chromedp.Navigate(o.portalURL("/static/favicon.svg")))
 	}
 
 	// gate's log says why it refused, never with what.
