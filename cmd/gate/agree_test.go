@@ -22,6 +22,11 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
+// oidcWith is an overlay with one provider, corp, and the given keys.
+func oidcWith(keys string) string {
+	return "authentication_backend:\n  oidc:\n    - id: corp\n      name: Corp\n      client_id: gate\n      " + keys + "\n"
+}
+
 // agreeCase is one configuration: the base configuration with overlay
 // loaded over it.
 type agreeCase struct {
@@ -174,6 +179,21 @@ func TestValidateAgreesWithServe(t *testing.T) {
 		{name: "redis_url_env", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/2"}, valid: true},
 		{name: "redis_url_env_sentinel", env: map[string]string{"REDIS_URL": "redis+sentinel://127.0.0.1:1,127.0.0.1:2/mymaster"}, valid: true},
 		{name: "redis_url_env_bad", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0?tls_insecure=true"}, key: "REDIS_URL"},
+
+		// OpenID Connect providers (SPEC section 11): serve starts while
+		// a provider is unreachable, discovery retries in the background.
+		{name: "oidc_provider", overlay: oidcWith("issuer: 'http://127.0.0.1:1'\n      client_secret: s"), valid: true},
+		{name: "oidc_provider_full", overlay: oidcWith("issuer: 'https://sso.example.net/realms/corp'\n      client_secret: s\n      scopes: [openid, email, groups]\n      claims: {user: email, groups: roles}\n      allow: {email_domains: [example.com], groups: [staff], users: [alice]}\n      link: email"), valid: true},
+		{name: "oidc_without_users_file", overlay: "authentication_backend:\n  file:\n    path: ''\n  oidc:\n    - id: corp\n      name: Corp\n      issuer: 'http://127.0.0.1:1'\n      client_id: gate\n      client_secret: s\n", valid: true},
+		{name: "oidc_secret_from_env", overlay: oidcWith("issuer: 'http://127.0.0.1:1'"), env: map[string]string{"GATE_AUTHENTICATION_BACKEND_OIDC_0_CLIENT_SECRET": "s"}, valid: true},
+		{name: "oidc_without_secret", overlay: oidcWith("issuer: 'http://127.0.0.1:1'"), key: "authentication_backend.oidc[0].client_secret"},
+		{name: "oidc_issuer_plain_http", overlay: oidcWith("issuer: 'http://sso.example.net'\n      client_secret: s"), key: "authentication_backend.oidc[0].issuer"},
+		{name: "oidc_id_upper_case", overlay: strings.Replace(oidcWith("issuer: 'http://127.0.0.1:1'\n      client_secret: s"), "id: corp", "id: Corp", 1), key: "authentication_backend.oidc[0].id"},
+		{name: "oidc_scopes_without_openid", overlay: oidcWith("issuer: 'http://127.0.0.1:1'\n      client_secret: s\n      scopes: [email]"), key: "authentication_backend.oidc[0].scopes"},
+		{name: "oidc_link_unknown", overlay: oidcWith("issuer: 'http://127.0.0.1:1'\n      client_secret: s\n      link: name"), key: "authentication_backend.oidc[0].link"},
+		{name: "oidc_link_without_users_file", overlay: "authentication_backend:\n  file:\n    path: ''\n  oidc:\n    - id: corp\n      name: Corp\n      issuer: 'http://127.0.0.1:1'\n      client_id: gate\n      client_secret: s\n      link: user\n", key: "authentication_backend.oidc[0].link"},
+		{name: "oidc_unknown_key", overlay: oidcWith("issuer: 'http://127.0.0.1:1'\n      client_secret: s\n      redirect_uri: x"), key: "authentication_backend.oidc[0].redirect_uri"},
+		{name: "no_users_file_no_provider", overlay: "authentication_backend:\n  file:\n    path: ''\n", key: "authentication_backend.file.path"},
 
 		// The users file, which serve reads at start.
 		{name: "users_file_broken", overlay: "authentication_backend:\n  file:\n    path: '" + f.brokenUsers + "'\n", key: "authentication_backend.file.path"},
@@ -442,6 +462,27 @@ func TestServeSaysStoreFromRedisURL(t *testing.T) {
 			}
 			if got := strings.Contains(log, "taken from REDIS_URL"); got != tt.want {
 				t.Errorf("log says the store came from REDIS_URL = %v; want %v:\n%s", got, tt.want, log)
+			}
+		})
+	}
+}
+
+// TestExampleOIDCConfigs: the shipped provider examples are valid once
+// their client secret is given, and serve starts with them (discovery of
+// their made-up issuers fails in the background).
+func TestExampleOIDCConfigs(t *testing.T) {
+	env := map[string]string{"GATE_AUTHENTICATION_BACKEND_OIDC_0_CLIENT_SECRET": "example"}
+	for _, name := range []string{"oidc-keycloak.yml", "oidc-google.yml"} {
+		t.Run(name, func(t *testing.T) {
+			// The examples name configs/users.yml relative to the
+			// repository root, where the test runs gate from.
+			t.Chdir("../..")
+			file := filepath.Join("configs", name)
+			if v := validate(t, []string{file}, env); v.code != 0 {
+				t.Fatalf("validate-config %s: %s", name, v.stderr)
+			}
+			if v := validate(t, []string{file}, nil); v.code == 0 || !strings.Contains(v.stderr, "authentication_backend.oidc[0].client_secret") {
+				t.Errorf("validate-config %s without the secret: exit %d, %q; want the client_secret named", name, v.code, v.stderr)
 			}
 		})
 	}

@@ -69,9 +69,13 @@ func cmdValidate(args []string, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	st, err := prepare(cfg, io.Discard)
-	dir, uerr := openUsers(cfg, false, zerolog.Nop())
-	if uerr == nil {
-		_ = dir.Close()
+	var uerr error
+	if cfg.AuthenticationBackend.File.Path != "" {
+		// Without a path, the providers are the only sign-in, as in serve.
+		var dir *users.File
+		if dir, uerr = openUsers(cfg, false, zerolog.Nop()); uerr == nil {
+			_ = dir.Close()
+		}
 	}
 	if err := errors.Join(err, uerr); err != nil {
 		return err

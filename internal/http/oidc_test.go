@@ -262,6 +262,15 @@ func TestOIDCRefusals(t *testing.T) {
 		wantRefusalPage(t, e.callback(victim, back), http.StatusBadRequest)
 		wantRefusalPage(t, e.callback(&browser{}, back), http.StatusBadRequest)
 	})
+	t.Run("repeated_parameter", func(t *testing.T) {
+		b := &browser{}
+		start := e.start(b, "corp", "")
+		back := idp.Authorize(t, start.Header.Get("Location"))
+		q := back.Query()
+		q.Add("code", "another-code")
+		back.RawQuery = q.Encode()
+		wantRefusalPage(t, e.callback(b, back), http.StatusBadRequest)
+	})
 	t.Run("unknown_provider", func(t *testing.T) {
 		wantStatus(t, e.do(httptest.NewRequest("GET", portalURL+"/api/oidc/nope/start", nil)), http.StatusNotFound)
 	})

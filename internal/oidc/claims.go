@@ -63,8 +63,12 @@ func stringList(v any) []string {
 }
 
 // maxClaim bounds the user, email, name and each group we take into a
-// session: a provider's claims end up in headers on every request.
-const maxClaim = 256
+// session, and maxGroups the number of groups: a provider's claims end up
+// in the session record and in headers on every request.
+const (
+	maxClaim  = 256
+	maxGroups = 256
+)
 
 // admit checks the identity against the provider's allow lists and links
 // it to the users file when link says so.
@@ -77,6 +81,9 @@ func (p *Provider) admit(id identity) (*Result, error) {
 	}
 	if !headerSafe(id.User) || !headerSafe(id.Email) || !headerSafe(id.Name) {
 		return nil, refused("a claim is too long or has control characters", nil)
+	}
+	if len(id.Groups) > maxGroups {
+		return nil, refused("more groups than gate takes", nil)
 	}
 	for _, g := range id.Groups {
 		if !headerSafe(g) || strings.Contains(g, ",") {

@@ -117,6 +117,13 @@ func (p *Provider) Start(ctx context.Context, redirectURI, rd, browser string) (
 // nonce, and maps the claims to a user. Errors: ErrBadState,
 // ErrNotReady, ErrProvider, a *Refusal (ErrRefused), or a store failure.
 func (p *Provider) Finish(ctx context.Context, q url.Values, redirectURI, browser string) (*Result, error) {
+	// A parameter given twice may be read one way here and another way by
+	// a proxy or the provider: refused.
+	for _, k := range []string{"state", "code", "error"} {
+		if len(q[k]) > 1 {
+			return nil, fmt.Errorf("%w: repeated %s", ErrBadState, k)
+		}
+	}
 	rec, err := p.takeState(ctx, q.Get("state"))
 	if err != nil {
 		return nil, err

@@ -3,7 +3,9 @@ package oidc_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -105,4 +107,52 @@ func TestFlowRefusals(t *testing.T) {
 			t.Errorf("Finish = %v; want ErrBadState", err)
 		}
 	})
+}
+
+// countingTransport counts the requests to each path.
+type countingTransport struct {
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.paths[r.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) count(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paths[path]
+}
+
+// Forged logout tokens, which anyone may post, do not make gate fetch the
+// provider's keys once each: at most once per 10 seconds.
+func TestKeysFetchBounded(t *testing.T) {
+	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirectURI}})
+	ct := &countingTransport{paths: map[string]int{}}
+	p, err := oidc.New(config.OIDCProvider{ID: "corp", Name: "Corp", Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret},
+		oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), HTTPClient: &http.Client{Transport: ct}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Discover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Logout(context.Background(), idp.LogoutToken("sub", "")); err != nil {
+		t.Fatalf("a valid logout token: %v", err)
+	}
+	for range 20 {
+		if _, _, err := p.Logout(context.Background(), idp.SignForeign(idp.LogoutClaims("sub", ""))); !errors.Is(err, oidc.ErrBadLogoutToken) {
+			t.Fatalf("forged logout token: %v; want ErrBadLogoutToken", err)
+		}
+	}
+	if got := ct.count("/keys"); got != 1 {
+		t.Errorf("keys fetched %d times for one valid and 20 forged tokens; want 1", got)
+	}
+	if _, _, err := p.Logout(context.Background(), idp.LogoutToken("sub", "")); err != nil {
+		t.Errorf("a valid logout token after the forgeries: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -162,7 +163,7 @@ func (p *Provider) Discover(ctx context.Context) error {
 	if err := prov.Claims(&meta); err != nil || meta.JWKS == "" {
 		return fmt.Errorf("oidc: provider %s: discovery names no jwks_uri", p.cfg.ID)
 	}
-	keySet := gooidc.NewRemoteKeySet(kctx, meta.JWKS)
+	keySet := gooidc.NewRemoteKeySet(gooidc.ClientContext(context.WithoutCancel(ctx), p.keysClient()), meta.JWKS)
 	verifier := gooidc.NewVerifier(p.cfg.Issuer, keySet, &gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now})
 	p.ready.Store(&discovered{endpoint: prov.Endpoint(), verifier: verifier})
 	return nil
@@ -190,6 +191,46 @@ func (p *Provider) Run(ctx context.Context) {
 		}
 		wait = min(2*wait, p.opts.MaxBackoff)
 	}
+}
+
+// keysRefetch is the shortest time between two fetches of a provider's
+// keys.
+const keysRefetch = 10 * time.Second
+
+// keysClient is the client the provider's keys are fetched with. go-oidc
+// fetches them again for every token whose signature the cached keys do
+// not verify (key rotation); without a bound, anyone posting forged
+// logout tokens would make gate hammer the provider's JWKS endpoint.
+func (p *Provider) keysClient() *http.Client {
+	base := p.client.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &http.Client{Timeout: p.client.Timeout, Transport: &throttled{base: base, every: keysRefetch, now: p.now}}
+}
+
+// throttled lets one request through per period; others fail at once.
+type throttled struct {
+	base  http.RoundTripper
+	every time.Duration
+	now   func() time.Time
+	mu    sync.Mutex
+	last  time.Time
+}
+
+// errThrottled: a key fetch was asked for too soon after the last one.
+var errThrottled = errors.New("oidc: provider keys fetched less than 10s ago")
+
+func (t *throttled) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.mu.Lock()
+	now := t.now()
+	if !t.last.IsZero() && now.Sub(t.last) < t.every {
+		t.mu.Unlock()
+		return nil, errThrottled
+	}
+	t.last = now
+	t.mu.Unlock()
+	return t.base.RoundTrip(r)
 }
 
 // oauth is the client's OAuth 2 configuration for one redirect URI.
