@@ -66,15 +66,7 @@ func startOIDCStack(t *testing.T, kind proxyKind, bin string) *oidcStack {
 		o.idp = oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirect}})
 		o.idp.AddUser(carol)
 		o.idp.SignInAs(carolSubject)
-		return fmt.Sprintf(`  oidc:
-    - id: %s
-      name: '%s'
-      issuer: '%s'
-      client_id: '%s'
-      client_secret: '%s'
-      scopes: [openid, profile, email, groups]
-      claims: {user: preferred_username, email: email, name: name, groups: groups}
-`, oidcID, oidcName, o.idp.Issuer, o.idp.ClientID, o.idp.ClientSecret)
+		return o.backendYAML()
 	})
 	return o
 }
