@@ -127,6 +127,9 @@ func validate(cfg Config) error {
 // Name returns the cookie name.
 func (c *Codec) Name() string { return c.name }
 
+// SameSite returns the cookie's SameSite mode.
+func (c *Codec) SameSite() http.SameSite { return c.sameSite }
+
 // Read returns the session id the request's cookie carries: ErrNoCookie
 // when there is no cookie of that name, ErrInvalid when none of them
 // decodes.

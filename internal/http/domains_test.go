@@ -61,6 +61,13 @@ func newSitesEnv(t testing.TB, specs []siteSpec) *env {
 // clock; nil is the memory store.
 func newSitesEnvOn(t testing.TB, specs []siteSpec, open func(now func() time.Time) session.Store) *env {
 	t.Helper()
+	return newSitesEnvWith(t, specs, open, nil)
+}
+
+// newSitesEnvWith is newSitesEnvOn with OpenID Connect providers (not yet
+// discovered).
+func newSitesEnvWith(t testing.TB, specs []siteSpec, open func(now func() time.Time) session.Store, providers []config.OIDCProvider) *env {
+	t.Helper()
 	e := &env{t: t, clock: testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))}
 	e.usersPath = filepath.Join(t.TempDir(), "users.yml")
 	e.writeUsers(testUsers(t))
@@ -102,7 +109,9 @@ func newSitesEnvOn(t testing.TB, specs []siteSpec, open func(now func() time.Tim
 		sites = append(sites, gatehttp.Site{Cookies: codec(sp.name, sp.domain), PortalURL: sp.portal, DefaultRedirectURL: sp.defaultRD,
 			Domain: sp.domain, Expiration: sp.expiration, Inactivity: sp.inactivity, RememberMe: sp.rememberMe})
 	}
+	e.providers = newProviders(t, providers, nil, u)
 	srv, err := gatehttp.New(gatehttp.Options{
+		OIDC:           e.providers,
 		Sessions:       store,
 		Sites:          sites,
 		Users:          u,

@@ -156,6 +156,15 @@ func (s *Server) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 	if dest == "" {
 		dest = site.base + "/"
 	}
+	if site.Cookies.SameSite() == http.SameSiteStrictMode {
+		// The callback is the end of a navigation the provider began, a
+		// cross-site one: browsers would not send a SameSite=Strict
+		// cookie along a redirect from here, and the app would send the
+		// user back to sign in. A page of ours that moves on starts a
+		// same-site navigation, which carries it.
+		s.renderPortal(w, r, http.StatusOK, portalView{User: &res.User, Continue: dest, Refresh: dest})
+		return
+	}
 	http.Redirect(w, r, dest, http.StatusFound)
 }
 

@@ -97,7 +97,13 @@ type browser struct {
 // authorization URL; the browser keeps the binding cookie.
 func (e *env) start(b *browser, id, rd string) *http.Response {
 	e.t.Helper()
-	r := httptest.NewRequest("GET", portalURL+"/api/oidc/"+id+"/start?rd="+url.QueryEscape(rd), nil)
+	return e.startAt(b, portalURL, id, rd)
+}
+
+// startAt is start on the portal at portal.
+func (e *env) startAt(b *browser, portal, id, rd string) *http.Response {
+	e.t.Helper()
+	r := httptest.NewRequest("GET", portal+"/api/oidc/"+id+"/start?rd="+url.QueryEscape(rd), nil)
 	if b.binding != nil {
 		r.AddCookie(b.binding)
 	}
@@ -621,4 +627,87 @@ func TestOIDCSameNameIsAnotherUser(t *testing.T) {
 	if got := app(provider3.session); got != 200 {
 		t.Errorf("after the file's alice is removed, the provider's alice answers %d; want 200", got)
 	}
+}
+
+// With a SameSite=Strict session cookie, the callback (the end of a
+// cross-site navigation) answers a page that moves on by itself, so that
+// the next navigation is same-site and carries the cookie.
+func TestOIDCStrictCookieMovesOnFromAPage(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{sameSite: http.SameSiteStrictMode})
+	resp, b := e.signIn(idp, "corp", "https://app.example.com/x?a=1&b=2")
+	wantStatus(t, resp, 200)
+	if b.session == nil {
+		t.Fatal("no session cookie")
+	}
+	page := body(t, resp)
+	for _, want := range []string{`<meta http-equiv="refresh" content="0;url=https://app.example.com/x?a=1&amp;b=2">`, `href="https://app.example.com/x?a=1&amp;b=2"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s:\n%s", want, page)
+		}
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session)), 200)
+}
+
+// Each cookie domain's portal is its own redirect URI: a sign-in begun on
+// example.org's portal returns there and signs in on example.org only, and
+// an answer meant for one portal is refused at the other.
+func TestOIDCCookieDomains(t *testing.T) {
+	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{
+		comPortal + "/api/oidc/corp/callback", orgPortal + "/api/oidc/corp/callback"}})
+	idp.AddUser(dana)
+	idp.SignInAs(dana.Subject)
+	e := newTwoDomainEnvOIDC(t, []config.OIDCProvider{providerConfig("corp", idp, nil)})
+	e.discover()
+
+	org := &browser{}
+	start := e.startAt(org, orgPortal, "corp", "https://app.example.org/y")
+	wantStatus(t, start, 302)
+	auth, _ := url.Parse(start.Header.Get("Location"))
+	if got, want := auth.Query().Get("redirect_uri"), orgPortal+"/api/oidc/corp/callback"; got != want {
+		t.Fatalf("redirect_uri = %q; want %q", got, want)
+	}
+	back := idp.Authorize(t, start.Header.Get("Location"))
+	cb := e.do(withBinding(httptest.NewRequest("GET", back.String(), nil), org))
+	wantStatus(t, cb, 302)
+	if got := cb.Header.Get("Location"); got != "https://app.example.org/y" {
+		t.Errorf("Location = %q; want https://app.example.org/y", got)
+	}
+	var orgCookie *http.Cookie
+	for _, c := range cb.Cookies() {
+		if c.Name == "org_session" && c.Value != "" {
+			orgCookie = c
+		}
+	}
+	if orgCookie == nil {
+		t.Fatal("the callback on example.org's portal set no org_session cookie")
+	}
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.org", "/", withCookie(orgCookie)), 200)
+	com := &http.Cookie{Name: "gate_session", Value: orgCookie.Value}
+	wantStatus(t, e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(com)), 302)
+
+	// An answer for example.org's portal brought to example.com's.
+	b := &browser{}
+	start = e.startAt(b, orgPortal, "corp", "")
+	back = idp.Authorize(t, start.Header.Get("Location"))
+	moved, _ := url.Parse(comPortal + "/api/oidc/corp/callback?" + back.RawQuery)
+	wantRefusalPage(t, e.do(withBinding(httptest.NewRequest("GET", moved.String(), nil), b)), http.StatusBadRequest)
+}
+
+func withBinding(r *http.Request, b *browser) *http.Request {
+	if b.binding != nil {
+		r.AddCookie(b.binding)
+	}
+	return r
+}
+
+// newTwoDomainEnvOIDC is newTwoDomainEnv with providers.
+func newTwoDomainEnvOIDC(t testing.TB, providers []config.OIDCProvider) *env {
+	t.Helper()
+	return newSitesEnvWith(t, []siteSpec{
+		{name: "gate_session", domain: "example.com", portal: comPortal, defaultRD: "https://www.example.com/",
+			expiration: time.Hour, inactivity: 5 * time.Minute, rememberMe: 24 * time.Hour},
+		{name: "org_session", domain: "example.org", portal: orgPortal,
+			expiration: 2 * time.Hour, inactivity: 10 * time.Minute, rememberMe: -time.Second},
+	}, nil, providers)
 }

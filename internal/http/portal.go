@@ -82,6 +82,9 @@ type portalView struct {
 	// Passwords is whether the password form is shown (a users file).
 	Providers []providerButton
 	Passwords bool
+	// Refresh, when set, moves the browser on to it (a meta refresh, no
+	// script); it is a validated destination.
+	Refresh string
 }
 
 // renderPortal writes the portal page. The CSP's form-action admits, besides

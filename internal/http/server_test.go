@@ -140,6 +140,8 @@ type envOpts struct {
 	oidc        []config.OIDCProvider
 	oidcStates  oidc.StateStore
 	noPasswords bool
+	// sameSite is the session cookie's; Lax when zero.
+	sameSite http.SameSite
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -186,7 +188,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	u.OnRevoke(e.revoker.Revoke)
 
 	hk, bk := testKeys(t).CookieHash, testKeys(t).CookieBlock
-	cookies, err := cookie.New(cookie.Config{Name: "gate_session", HashKey: hk, BlockKey: bk, Domain: "example.com", Secure: true, SameSite: http.SameSiteLaxMode})
+	cookies, err := cookie.New(cookie.Config{Name: "gate_session", HashKey: hk, BlockKey: bk, Domain: "example.com", Secure: true, SameSite: cmp.Or(o.sameSite, http.SameSiteLaxMode)})
 	if err != nil {
 		t.Fatalf("cookie.New: %v", err)
 	}
