@@ -55,6 +55,13 @@ type twoDomainStack struct {
 
 func startTwoDomainStack(t *testing.T, kind proxyKind, bin string) *twoDomainStack {
 	t.Helper()
+	return startTwoDomainStackWith(t, kind, bin, "")
+}
+
+// startTwoDomainStackWith is startTwoDomainStack with backends, YAML for
+// authentication_backend (indented by two spaces), after the users file.
+func startTwoDomainStackWith(t *testing.T, kind proxyKind, bin, backends string) *twoDomainStack {
+	t.Helper()
 	s := &twoDomainStack{echo: startEcho(t)}
 	s.ports.proxy = testkit.FreePort(t)
 	s.ports.app = s.echo.port
@@ -71,6 +78,7 @@ func startTwoDomainStack(t *testing.T, kind proxyKind, bin string) *twoDomainSta
 			"'http://auth.example.org'", "'http://auth.example.org"+proxy+"'",
 			"'http://app.example.com/'", "'http://app.example.com"+proxy+"/'",
 			"'http://app.example.org/'", "'http://app.example.org"+proxy+"/'",
+			"    watch: true\n", "    watch: true\n"+backends,
 		)
 	})
 	p := twoDomainProxies[kind.name](t, bin, t.TempDir(), s.ports)

@@ -194,3 +194,46 @@ func (b *browser) count(sel string) int {
 	}
 	return n
 }
+
+// TestOIDCTwoDomains runs configs/two-domains with a provider added, behind
+// the two-domain nginx configuration, with Chromium: each cookie domain's
+// portal is its own redirect URI, so a sign-in begun on example.org's portal
+// completes there and gives example.org's cookie only; example.com's app
+// still asks, and its own portal signs in the same way; the provider's
+// back-channel logout ends both sessions.
+func TestOIDCTwoDomains(t *testing.T) {
+	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
+	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
+	idp := oidctest.Start(t, oidctest.Config{})
+	idp.AddUser(carol)
+	idp.SignInAs(carolSubject)
+	o := &oidcStack{idp: idp, id: oidcID, name: oidcName}
+	d := startTwoDomainStackWith(t, proxyKinds[0], nginx, o.backendYAML())
+	o.stack = &stack{kind: proxyKinds[0], ports: d.ports, echo: d.echo}
+	comCallback, orgCallback := d.url("auth", "com", o.path("callback")), d.url("auth", "org", o.path("callback"))
+	idp.SetRedirectURIs(comCallback, orgCallback)
+
+	b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1, MAP *.example.org 127.0.0.1")
+	comCallbacks, orgCallbacks := b.recordRequests(comCallback+"?"), b.recordRequests(orgCallback+"?")
+	comApp, orgApp := d.url("app", "com", "/com?x=1"), d.url("app", "org", "/org?y=2")
+	comPortal, orgPortal := d.url("auth", "com", "/?rd="), d.url("auth", "org", "/?rd=")
+
+	o.signIn(b, orgApp, orgPortal)
+	b.wantIdentity(carolName)
+	if got := [2]int{comCallbacks.len(), orgCallbacks.len()}; got != [2]int{0, 1} {
+		b.failf("callbacks on example.com's and example.org's portals: %v; want [0 1]", got)
+	}
+	if got := b.cookies(comApp, d.url("auth", "com", "/")); len(got) != 0 {
+		b.failf("after signing in on example.org only, the browser sends example.com %d cookie(s): %s=... for %s", len(got), got[0].Name, got[0].Domain)
+	}
+
+	o.signIn(b, comApp, comPortal)
+	b.wantIdentity(carolName)
+	if got := [2]int{comCallbacks.len(), orgCallbacks.len()}; got != [2]int{1, 1} {
+		b.failf("callbacks on example.com's and example.org's portals: %v; want [1 1]", got)
+	}
+
+	o.backchannelLogout(t, idp.LogoutToken(carolSubject, ""))
+	o.wantPortal(b, "after the back-channel logout example.org's app asks to sign in", orgApp, orgPortal)
+	o.wantPortal(b, "and example.com's too", comApp, comPortal)
+}

@@ -287,6 +287,13 @@ func (b *browser) recordRequests(prefix string) *requestLog {
 	return l
 }
 
+// len is the number of URLs logged.
+func (l *requestLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.urls)
+}
+
 // last is the last URL logged.
 func (l *requestLog) last(t *testing.T) string {
 	t.Helper()
