@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -55,15 +56,15 @@ type oidcStack struct {
 	id, name string
 }
 
-// startOIDCStack starts the provider, then the stack with gate's
+// startOIDCStack starts the provider with cfg, then the stack with gate's
 // authentication_backend.oidc naming it; the provider accepts gate's
 // callback on the portal's address as its client's redirect URI.
-func startOIDCStack(t *testing.T, kind proxyKind, bin string) *oidcStack {
+func startOIDCStack(t *testing.T, kind proxyKind, bin string, cfg oidctest.Config) *oidcStack {
 	t.Helper()
 	o := &oidcStack{id: oidcID, name: oidcName}
 	o.stack = startStackWith(t, kind, bin, func(proxyPort int) string {
-		redirect := fmt.Sprintf("http://auth.example.com:%d/api/oidc/%s/callback", proxyPort, oidcID)
-		o.idp = oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirect}})
+		cfg.RedirectURIs = []string{fmt.Sprintf("http://auth.example.com:%d/api/oidc/%s/callback", proxyPort, oidcID)}
+		o.idp = oidctest.Start(t, cfg)
 		o.idp.AddUser(carol)
 		o.idp.SignInAs(carolSubject)
 		return o.backendYAML()
@@ -86,11 +87,61 @@ func TestOIDCBrowser(t *testing.T) {
 	for _, kind := range proxyKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
-			o := startOIDCStack(t, kind, bin)
+			o := startOIDCStack(t, kind, bin, oidctest.Config{})
 			b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1")
 			o.walk(t, b)
 		})
 	}
+}
+
+// TestOIDCProviderOutage starts gate behind nginx while the provider is
+// down: gate serves and is ready, the provider's button answers 503 with a
+// page that says to try again, and password logins work; once the provider
+// is back, gate's discovery retries find it and the button signs in.
+func TestOIDCProviderOutage(t *testing.T) {
+	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
+	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
+	o := startOIDCStack(t, proxyKinds[0], nginx, oidctest.Config{Down: true})
+	target := o.appURL("/dashboard")
+	portal := o.portalURL("/?rd=")
+
+	resp := o.do(t, client(t, o.ports.proxy), http.MethodGet, o.portalURL(o.path("start")), nil, nil)
+	if got := resp.StatusCode; got != http.StatusServiceUnavailable {
+		t.Fatalf("start while the provider is down: status = %d; want 503", got)
+	}
+	ready := doRequest(t, &http.Client{Timeout: 10 * time.Second},
+		newRequest(t, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/readyz", o.ports.gate), nil, nil))
+	if got := ready.StatusCode; got != http.StatusOK {
+		t.Errorf("/readyz while the provider is down: status = %d; want 200", got)
+	}
+
+	b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1")
+	b.do("the provider is down: its button says to try again",
+		chromedp.Navigate(target),
+		chromedp.WaitVisible(chromedp.ID(o.button())),
+		chromedp.Click(chromedp.ID(o.button())),
+		chromedp.WaitVisible(chromedp.CSS("p.error")),
+	)
+	if got := b.text("read the error", chromedp.CSS("p.error")); !strings.Contains(got, "try again") {
+		b.failf("the portal says %q; want it to say to try again", got)
+	}
+	b.do("sign in with a password meanwhile",
+		chromedp.Navigate(target),
+		chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), aliceName),
+		chromedp.SendKeys(chromedp.ID("password"), alicePass),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+	)
+	b.waitLocation(target)
+	b.wantIdentity(aliceName)
+
+	o.idp.SetDown(false)
+	o.gate.waitFor(t, 10*time.Second, "discover the provider once it is back", func(context.Context) bool {
+		return o.gate.logCount(t, "oidc provider discovered") > 0
+	})
+	fresh := b.fresh(t)
+	o.signIn(fresh, target, portal)
+	fresh.wantIdentity(carolName)
 }
 
 // walk signs carol in, replays the callback that did it in the same and in
@@ -332,7 +383,7 @@ func (o *oidcStack) postLogout(t *testing.T, token string) int {
 // may end one.
 func TestOIDCAttacks(t *testing.T) {
 	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
-	o := startOIDCStack(t, proxyKinds[0], nginx)
+	o := startOIDCStack(t, proxyKinds[0], nginx, oidctest.Config{})
 
 	t.Run("forged_state", func(t *testing.T) {
 		victim := client(t, o.ports.proxy)
