@@ -2,9 +2,11 @@ package http_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -533,9 +535,36 @@ func with2(c map[string]any, edit func(map[string]any)) map[string]any {
 
 // Two instances on one Redis: a sign-in begun on one completes on the
 // other, and a back-channel logout received by one ends the session on
-// both.
+// both; on a single server, Sentinel and Cluster.
 func TestOIDCRedisTwoInstances(t *testing.T) {
-	cfg := redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+	topologies := []struct {
+		name string
+		cfg  func(t *testing.T) config.Redis
+	}{
+		{"single", func(t *testing.T) config.Redis {
+			return redisConfig(redistest.StartServer(t, redistest.ServerOptions{}))
+		}},
+		{"sentinel", func(t *testing.T) config.Redis {
+			g := redistest.StartSentinel(t, redistest.SentinelOptions{})
+			c := redistest.Config()
+			c.HighAvailability = &config.RedisSentinel{SentinelName: redistest.MasterName, Nodes: redisNodes(g.Addrs)}
+			return c
+		}},
+		{"cluster", func(t *testing.T) config.Redis {
+			c := redistest.Config()
+			c.Cluster = &config.RedisCluster{Nodes: redisNodes(redistest.StartCluster(t).Addrs)}
+			return c
+		}},
+	}
+	for _, tp := range topologies {
+		t.Run(tp.name, func(t *testing.T) {
+			t.Parallel()
+			testOIDCTwoInstances(t, tp.cfg(t))
+		})
+	}
+}
+
+func testOIDCTwoInstances(t *testing.T, cfg config.Redis) {
 	usersPath := writeRedisUsers(t)
 	idp := startIDP(t)
 	pc := []config.OIDCProvider{providerConfig("corp", idp, nil)}
@@ -551,19 +580,36 @@ func TestOIDCRedisTwoInstances(t *testing.T) {
 	wantStatus(t, b.callback(br, back), 302)
 	// The state was used on b; a replay on a finds nothing.
 	wantRefusalPage(t, a.callback(&browser{binding: br.binding}, back), http.StatusBadRequest)
+	// A second session of the same subject, by sid-less logout below.
+	_, other := a.signIn(idp, "corp", "")
 
-	for name, e := range map[string]*env{"a": a, "b": b} {
+	for _, e := range []*env{a, b} {
 		resp := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(br.session))
 		wantStatus(t, resp, 200)
 		wantIdentity(t, resp, "dana", "staff,ops", "dana@corp.example", "Dana Scully")
-		_ = name
 	}
 	wantStatus(t, a.backchannel("corp", idp.LogoutToken(dana.Subject, "")), 200)
 	for name, e := range map[string]*env{"a": a, "b": b} {
-		if got := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(br.session)).StatusCode; got != 302 {
-			t.Errorf("instance %s after back-channel logout on a: %d; want 302", name, got)
+		for _, c := range []*http.Cookie{br.session, other.session} {
+			if got := e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)).StatusCode; got != 302 {
+				t.Errorf("instance %s after back-channel logout on a: %d; want 302", name, got)
+			}
 		}
 	}
+}
+
+// redisNodes turns host:port addresses into config nodes.
+func redisNodes(addrs []string) []config.RedisNode {
+	var out []config.RedisNode
+	for _, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			panic(err)
+		}
+		p, _ := strconv.Atoi(port)
+		out = append(out, config.RedisNode{Host: host, Port: p})
+	}
+	return out
 }
 
 // A refusal is logged with its reason, and never with the code, the

@@ -148,10 +148,7 @@ func (p *Provider) Ready() bool { return p.ready.Load() != nil }
 // be the configured one (go-oidc checks): a provider answering for
 // another issuer is a mix-up.
 func (p *Provider) Discover(ctx context.Context) error {
-	// go-oidc keeps this context for fetching the JWKS later: it must not
-	// end with ctx, only carry the client.
-	kctx := gooidc.ClientContext(context.WithoutCancel(ctx), p.client)
-	dctx, cancel := context.WithTimeout(kctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, p.client), 10*time.Second)
 	defer cancel()
 	prov, err := gooidc.NewProvider(dctx, p.cfg.Issuer)
 	if err != nil {
@@ -163,6 +160,8 @@ func (p *Provider) Discover(ctx context.Context) error {
 	if err := prov.Claims(&meta); err != nil || meta.JWKS == "" {
 		return fmt.Errorf("oidc: provider %s: discovery names no jwks_uri", p.cfg.ID)
 	}
+	// go-oidc keeps this context to fetch the keys whenever they rotate:
+	// it carries the client, and must not end with ctx.
 	keySet := gooidc.NewRemoteKeySet(gooidc.ClientContext(context.WithoutCancel(ctx), p.keysClient()), meta.JWKS)
 	verifier := gooidc.NewVerifier(p.cfg.Issuer, keySet, &gooidc.Config{ClientID: p.cfg.ClientID, Now: p.now})
 	p.ready.Store(&discovered{endpoint: prov.Endpoint(), verifier: verifier})

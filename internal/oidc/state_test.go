@@ -102,3 +102,11 @@ func TestRedisStates(t *testing.T) {
 	}
 	testStates(t, s, func(key string) { admin.Del(ctx, s.RedisKey(key)) })
 }
+
+// On Redis Cluster every state is one key, so one slot: no CROSSSLOT.
+func TestRedisStatesCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	client := c.Admin(t)
+	s := oidc.NewRedisStates(client, redistest.Prefix())
+	testStates(t, s, func(key string) { client.Del(context.Background(), s.RedisKey(key)) })
+}
