@@ -385,21 +385,29 @@ func TestOIDCAttacks(t *testing.T) {
 	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
 	o := startOIDCStack(t, proxyKinds[0], nginx, oidctest.Config{})
 
-	t.Run("forged_state", func(t *testing.T) {
+	t.Run("forged_or_repeated_state", func(t *testing.T) {
 		victim := client(t, o.ports.proxy)
 		// A real flow's binding cookie and code, so that only the state is
 		// wrong.
 		genuine := o.pendingCallback(t, victim)
 		q := mustParse(t, genuine).Query()
-		for _, tc := range []struct{ state, reason string }{
-			{"forged", usedState},
-			{q.Get("state") + "x", usedState},
-			{strings.ToUpper(q.Get("state")), usedState},
-			{strings.Repeat("a", 4096), missingState},
-			{"", missingState},
+		withState := func(state string) string {
+			return o.portalURL(o.path("callback") + "?" + url.Values{"code": {q.Get("code")}, "state": {state}}.Encode())
+		}
+		base, query, _ := strings.Cut(genuine, "?")
+		for _, tc := range []struct{ callback, reason string }{
+			{withState("forged"), usedState},
+			{withState(q.Get("state") + "x"), usedState},
+			{withState(strings.ToUpper(q.Get("state"))), usedState},
+			{withState(strings.Repeat("a", 4096)), missingState},
+			{withState(""), missingState},
+			// The genuine state, and another: which one counts would depend
+			// on who reads the query.
+			{genuine + "&state=forged", "repeated state"},
+			{base + "?state=forged&" + query, "repeated state"},
+			{genuine + "&code=forged", "repeated code"},
 		} {
-			forged := o.portalURL(o.path("callback") + "?" + url.Values{"code": {q.Get("code")}, "state": {tc.state}}.Encode())
-			o.wantRefusal(t, tc.reason, func() { o.wantCallbackRefused(t, victim, forged) })
+			o.wantRefusal(t, tc.reason, func() { o.wantCallbackRefused(t, victim, tc.callback) })
 		}
 		// None of them used up the real state: the victim's own callback
 		// still signs in.
