@@ -216,7 +216,9 @@ func (o *oidcStack) walk(t *testing.T, b *browser) {
 
 	// gate's log says why it refused, never with what.
 	q := mustParse(t, used).Query()
-	for name, secret := range map[string]string{"code": q.Get("code"), "state": q.Get("state"), "logout token": logout} {
+	for name, secret := range map[string]string{
+		"code": q.Get("code"), "state": q.Get("state"), "logout token": logout, "client secret": o.idp.ClientSecret,
+	} {
 		if o.gate.logCount(t, secret) != 0 {
 			t.Errorf("gate's log holds a %s", name)
 		}
