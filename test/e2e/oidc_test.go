@@ -376,17 +376,24 @@ func (o *oidcStack) postLogout(t *testing.T, token string) int {
 	return resp.StatusCode
 }
 
-// TestOIDCAttacks sends gate, through the shipped nginx configuration, what
-// an attacker could: callbacks with states gate never issued, and genuine
-// callbacks (a leaked URL, or the attacker's own sign-in sent to a victim:
-// login CSRF) from a browser without the cookie that binds the flow to the
-// browser that began it, none of which may yield a session; and logout
-// tokens the provider did not sign or did not mean for gate, none of which
-// may end one.
+// TestOIDCAttacks sends gate, through each shipped proxy configuration,
+// what an attacker could: callbacks with states gate never issued or with
+// a state repeated, and genuine callbacks (a leaked URL, or the attacker's
+// own sign-in sent to a victim: login CSRF) from a browser without the
+// cookie that binds the flow to the browser that began it, none of which
+// may yield a session; and logout tokens the provider did not sign or did
+// not mean for gate, none of which may end one.
 func TestOIDCAttacks(t *testing.T) {
-	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
-	o := startOIDCStack(t, proxyKinds[0], nginx, oidctest.Config{})
+	for _, kind := range proxyKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			t.Parallel()
+			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
+			startOIDCStack(t, kind, bin, oidctest.Config{}).attack(t)
+		})
+	}
+}
 
+func (o *oidcStack) attack(t *testing.T) {
 	t.Run("forged_or_repeated_state", func(t *testing.T) {
 		victim := client(t, o.ports.proxy)
 		// A real flow's binding cookie and code, so that only the state is
