@@ -394,6 +394,23 @@ func TestOIDCAttacks(t *testing.T) {
 }
 
 func (o *oidcStack) attack(t *testing.T) {
+	t.Run("climb_from_oidc_to_authz", func(t *testing.T) {
+		// The authz endpoints are for the proxy's own subrequests; the
+		// portal's routes for the provider must not be a way round the
+		// proxy's block of /api/authz/, however the dots are written.
+		for _, path := range []string{
+			"/api/oidc/../authz/auth-request",
+			"/api/oidc/%2e%2e/authz/auth-request",
+			o.path("%2e%2e/%2e%2e/authz/auth-request"),
+			o.path("..%2F..%2Fauthz%2Fauth-request"),
+		} {
+			resp := o.do(t, client(t, o.ports.proxy), http.MethodGet, o.portalURL(path), nil, http.Header{"X-Original-Url": {o.appURL("/")}})
+			if got := resp.StatusCode; got != http.StatusNotFound {
+				t.Errorf("GET %s: status = %d; want 404", path, got)
+			}
+		}
+	})
+
 	t.Run("forged_or_repeated_state", func(t *testing.T) {
 		victim := client(t, o.ports.proxy)
 		// A real flow's binding cookie and code, so that only the state is
