@@ -19,8 +19,9 @@ import (
 // TestOIDCTwoInstances runs two gate instances on one Redis behind the
 // shipped nginx configuration, its upstream naming both: nginx takes turns
 // (round robin), so a sign-in begun on one instance completes on the
-// other, and the provider's back-channel logout, which reaches one of
-// them, ends the session on both.
+// other; callbacks racing on both instances with one state sign in once;
+// and the provider's back-channel logout, which reaches one of them, ends
+// the session on both.
 func TestOIDCTwoInstances(t *testing.T) {
 	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
 	testkit.Need(t, "redis", "Debian: apt-get install redis-server", "redis-server")
@@ -66,6 +67,11 @@ func TestOIDCTwoInstances(t *testing.T) {
 	if done := changed(t, gates, signIns, "oidc sign-in succeeded"); done == began {
 		t.Fatalf("the sign-in began and completed on instance %d; want nginx to take turns", began)
 	}
+
+	// A state is used once across instances too: of callbacks sent at
+	// once, through nginx to both instances, exactly one signs in.
+	racer := client(t, s.ports.proxy)
+	o.wantOneWinner(t, racer, o.pendingCallback(t, racer))
 
 	// Each instance, asked directly, knows the session, and after the
 	// provider's logout (which reaches one of them through nginx) neither

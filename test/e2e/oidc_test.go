@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -440,6 +441,11 @@ func (o *oidcStack) attack(t *testing.T) {
 		o.finishSignIn(t, victim, genuine)
 	})
 
+	t.Run("concurrent_callbacks", func(t *testing.T) {
+		c := client(t, o.ports.proxy)
+		o.wantOneWinner(t, c, o.pendingCallback(t, c))
+	})
+
 	t.Run("binding_cookie", func(t *testing.T) {
 		c := client(t, o.ports.proxy)
 		resp := o.do(t, c, http.MethodGet, o.portalURL(o.path("start")), nil, nil)
@@ -555,6 +561,41 @@ func (o *oidcStack) pendingCallback(t *testing.T, c *http.Client) string {
 	}
 	t.Fatalf("no redirect to %s after 10 steps", callback)
 	return ""
+}
+
+// wantOneWinner sends a pending callback from c, the browser that began the
+// sign-in, several times at once: the state is used once, so exactly one
+// may sign in and every other must be refused.
+func (o *oidcStack) wantOneWinner(t *testing.T, c *http.Client, callback string) {
+	t.Helper()
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, err := http.NewRequest(http.MethodGet, callback, nil)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	got := map[int]int{}
+	for code := range statuses {
+		got[code]++
+	}
+	if want := map[int]int{http.StatusFound: 1, http.StatusBadRequest: n - 1}; !maps.Equal(got, want) {
+		t.Errorf("%d callbacks at once with one state: statuses %v; want %v", n, got, want)
+	}
 }
 
 // finishSignIn GETs a pending callback URL with c, the browser that began
