@@ -226,3 +226,27 @@ func BenchmarkForwardAuthBasicRedis(b *testing.B) {
 	e := newRedisGate(b, redisConfig(srv), writeRedisUsers(b))
 	reportRedisCommands(b, srv, func() { benchBasic(b, e) })
 }
+
+// BenchmarkForwardAuthProvider is the decision for a session signed in
+// through an OpenID Connect provider (no users-file entry): the identity
+// comes from the session record instead of the users file.
+func BenchmarkForwardAuthProvider(b *testing.B) {
+	e := newEnv(b, envOpts{})
+	now := e.clock.Now()
+	sess := &session.Session{User: "alice", Email: "alice@corp.example", DisplayName: "Alice", Groups: []string{"staff", "ops"},
+		Provider: "corp", Subject: "sub-alice", Domain: "example.com",
+		CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(time.Hour), Inactivity: 5 * time.Minute}
+	id, err := e.store.NewID(sess.Owner())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess.ID = id
+	if err := e.store.Create(context.Background(), sess); err != nil {
+		b.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := e.cookies.Write(rec, id, 0); err != nil {
+		b.Fatal(err)
+	}
+	benchDecisionWith(b, e, rec.Result().Cookies()[0])
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -756,4 +757,54 @@ func newTwoDomainEnvOIDC(t testing.TB, providers []config.OIDCProvider) *env {
 		{name: "org_session", domain: "example.org", portal: orgPortal,
 			expiration: 2 * time.Hour, inactivity: 10 * time.Minute, rememberMe: -time.Second},
 	}, nil, providers)
+}
+
+// Sign-ins through providers are counted by provider and result.
+func TestOIDCMetrics(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	e.signIn(idp, "corp", "")
+	idp.Deny(true)
+	e.signIn(idp, "corp", "")
+	e.callback(&browser{}, &url.URL{Scheme: "https", Host: "auth.example.com", Path: "/api/oidc/corp/callback", RawQuery: "state=x&code=y"})
+	b := body(t, e.do(httptest.NewRequest("GET", "/metrics", nil)))
+	for _, want := range []string{
+		`gate_oidc_logins_total{provider="corp",result="success"} 1`,
+		`gate_oidc_logins_total{provider="corp",result="refused"} 1`,
+		`gate_oidc_logins_total{provider="corp",result="bad_state"} 1`,
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// Callbacks racing with one state: exactly one signs in.
+func TestOIDCConcurrentCallbacks(t *testing.T) {
+	idp := startIDP(t)
+	e := newOIDCEnv(t, idp, nil, envOpts{})
+	b := &browser{}
+	start := e.start(b, "corp", "")
+	back := idp.Authorize(t, start.Header.Get("Location"))
+	codes := make(chan int, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			r := httptest.NewRequest("GET", back.String(), nil)
+			r.AddCookie(b.binding)
+			r.RemoteAddr = "127.0.0.1:40000"
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, r)
+			codes <- rec.Code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusFound] != 1 || got[http.StatusBadRequest] != 7 {
+		t.Errorf("answers = %v; want one 302 and seven 400", got)
+	}
 }

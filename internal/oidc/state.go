@@ -38,6 +38,9 @@ type MemoryStates struct {
 
 	mu      sync.Mutex
 	entries map[string]memoryState
+	// purged is when a full store last swept out expired states: under a
+	// flood of starts it sweeps at most once a second, not on every Put.
+	purged time.Time
 }
 
 type memoryState struct {
@@ -73,15 +76,16 @@ func (m *MemoryStates) Put(ctx context.Context, key string, value []byte, ttl ti
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.entries) >= m.max {
+	if len(m.entries) >= m.max && now.Sub(m.purged) >= time.Second {
+		m.purged = now
 		for k, e := range m.entries {
 			if !now.Before(e.expires) {
 				delete(m.entries, k)
 			}
 		}
-		if len(m.entries) >= m.max {
-			return ErrStateFull
-		}
+	}
+	if len(m.entries) >= m.max {
+		return ErrStateFull
 	}
 	m.entries[key] = memoryState{value: append([]byte(nil), value...), expires: now.Add(ttl)}
 	return nil

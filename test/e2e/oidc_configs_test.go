@@ -57,7 +57,7 @@ type shippedOIDC struct {
 // startShippedOIDC starts a provider, then gate on the example rendered
 // with its issuer, the client secret in the file the example's comment
 // names, and the nginx configuration in front of gate and the echo app.
-func startShippedOIDC(t *testing.T, nginx string, c shippedOIDC) *oidcStack {
+func startShippedOIDC(t *testing.T, nginx string, c shippedOIDC) *idpStack {
 	t.Helper()
 	s := &stack{kind: proxyKinds[0], echo: startEcho(t)}
 	s.ports.proxy = testkit.FreePort(t)
@@ -94,14 +94,14 @@ func startShippedOIDC(t *testing.T, nginx string, c shippedOIDC) *oidcStack {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return &oidcStack{stack: s, idp: idp, id: c.id, name: c.name}
+	return &idpStack{stack: s, idp: idp, id: c.id, name: c.name}
 }
 
 // keycloakWalk: a realm user in staff signs in with the realm's groups; one
 // outside staff is refused; one whose verified email is alice's in the
 // users file signs in as that entry; a logout token naming the first one's
 // provider session (sid) ends only that user's gate session.
-func (o *oidcStack) keycloakWalk(t *testing.T, b *browser) {
+func (o *idpStack) keycloakWalk(t *testing.T, b *browser) {
 	target := o.appURL("/reports?q=1")
 	portal := o.portalURL("/?rd=")
 	o.idp.AddUser(carol)
@@ -148,7 +148,7 @@ func (o *oidcStack) keycloakWalk(t *testing.T, b *browser) {
 
 // googleWalk: the portal has no password form; a verified address of the
 // domain signs in, named by its email; a gmail.com account is refused.
-func (o *oidcStack) googleWalk(t *testing.T, b *browser) {
+func (o *idpStack) googleWalk(t *testing.T, b *browser) {
 	target := o.appURL("/")
 	portal := o.portalURL("/?rd=")
 	o.idp.AddUser(oidctest.User{Subject: "1049", Email: "erin@example.com", EmailVerified: true, Name: "Erin"})
@@ -207,7 +207,7 @@ func TestOIDCTwoDomains(t *testing.T) {
 	idp := oidctest.Start(t, oidctest.Config{})
 	idp.AddUser(carol)
 	idp.SignInAs(carolSubject)
-	o := &oidcStack{idp: idp, id: oidcID, name: oidcName}
+	o := &idpStack{idp: idp, id: oidcID, name: oidcName}
 	d := startTwoDomainStackWith(t, proxyKinds[0], nginx, o.backendYAML())
 	o.stack = &stack{kind: proxyKinds[0], ports: d.ports, echo: d.echo}
 	comCallback, orgCallback := d.url("auth", "com", o.path("callback")), d.url("auth", "org", o.path("callback"))

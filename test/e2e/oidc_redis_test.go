@@ -35,7 +35,7 @@ func TestOIDCTwoInstances(t *testing.T) {
 	})
 	idp.AddUser(carol)
 	idp.SignInAs(carolSubject)
-	o := &oidcStack{stack: s, idp: idp, id: oidcID, name: oidcName}
+	o := &idpStack{stack: s, idp: idp, id: oidcID, name: oidcName}
 
 	// Both instances share the session secret and the key prefixes, as
 	// instances on one store must: the state's and the sessions' keys
@@ -108,7 +108,7 @@ func authzStatus(t *testing.T, gatePort int, target, cookie string) int {
 }
 
 // backendYAML is the provider's entry for authentication_backend.
-func (o *oidcStack) backendYAML() string {
+func (o *idpStack) backendYAML() string {
 	return fmt.Sprintf(`  oidc:
     - id: %s
       name: '%s'

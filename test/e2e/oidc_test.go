@@ -48,21 +48,21 @@ const (
 	missingState = "missing or oversized state"
 )
 
-// oidcStack is a stack whose gate offers sign-in at a real OpenID provider
+// idpStack is a stack whose gate offers sign-in at a real OpenID provider
 // running in the test, reached by the browser and by gate on 127.0.0.1.
-type oidcStack struct {
+type idpStack struct {
 	*stack
 	idp *oidctest.Provider
 	// id and name are the provider's in gate's configuration.
 	id, name string
 }
 
-// startOIDCStack starts the provider with cfg, then the stack with gate's
+// startIDPStack starts the provider with cfg, then the stack with gate's
 // authentication_backend.oidc naming it; the provider accepts gate's
 // callback on the portal's address as its client's redirect URI.
-func startOIDCStack(t *testing.T, kind proxyKind, bin string, cfg oidctest.Config) *oidcStack {
+func startIDPStack(t *testing.T, kind proxyKind, bin string, cfg oidctest.Config) *idpStack {
 	t.Helper()
-	o := &oidcStack{id: oidcID, name: oidcName}
+	o := &idpStack{id: oidcID, name: oidcName}
 	o.stack = startStackWith(t, kind, bin, func(proxyPort int) string {
 		cfg.RedirectURIs = []string{fmt.Sprintf("http://auth.example.com:%d/api/oidc/%s/callback", proxyPort, oidcID)}
 		o.idp = oidctest.Start(t, cfg)
@@ -74,10 +74,10 @@ func startOIDCStack(t *testing.T, kind proxyKind, bin string, cfg oidctest.Confi
 }
 
 // path is the path of gate's endpoint for the provider.
-func (o *oidcStack) path(endpoint string) string { return "/api/oidc/" + o.id + "/" + endpoint }
+func (o *idpStack) path(endpoint string) string { return "/api/oidc/" + o.id + "/" + endpoint }
 
 // button is the id of the provider's button on the portal.
-func (o *oidcStack) button() string { return "provider-" + o.id }
+func (o *idpStack) button() string { return "provider-" + o.id }
 
 // TestOIDCBrowser signs in with headless Chromium at the provider through
 // each shipped proxy configuration, then ends the session the way the
@@ -88,7 +88,7 @@ func TestOIDCBrowser(t *testing.T) {
 	for _, kind := range proxyKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
-			o := startOIDCStack(t, kind, bin, oidctest.Config{})
+			o := startIDPStack(t, kind, bin, oidctest.Config{})
 			b := newBrowser(t, chromium, "MAP *.example.com 127.0.0.1")
 			o.walk(t, b)
 		})
@@ -102,7 +102,7 @@ func TestOIDCBrowser(t *testing.T) {
 func TestOIDCProviderOutage(t *testing.T) {
 	chromium := testkit.Need(t, "chromium", "Debian: apt-get install chromium", "chromium", "chromium-browser")
 	nginx := testkit.Need(t, "nginx", proxyKinds[0].how, "nginx")
-	o := startOIDCStack(t, proxyKinds[0], nginx, oidctest.Config{Down: true})
+	o := startIDPStack(t, proxyKinds[0], nginx, oidctest.Config{Down: true})
 	target := o.appURL("/dashboard")
 	portal := o.portalURL("/?rd=")
 
@@ -149,7 +149,7 @@ func TestOIDCProviderOutage(t *testing.T) {
 // another browser, ends her sessions in both by back-channel logout, meets
 // the provider's refusal and tries rd values outside the cookie domain, in
 // that order: each step starts where the one before left the browsers.
-func (o *oidcStack) walk(t *testing.T, b *browser) {
+func (o *idpStack) walk(t *testing.T, b *browser) {
 	target := o.appURL("/dashboard?tab=a%20b&x=1")
 	portal := o.portalURL("/?rd=")
 	callbacks := b.recordRequests(o.portalURL(o.path("callback") + "?"))
@@ -228,7 +228,7 @@ func (o *oidcStack) walk(t *testing.T, b *browser) {
 
 // wantRefusal runs step, during which gate must refuse exactly one
 // provider sign-in and log why: reason is part of that line.
-func (o *oidcStack) wantRefusal(t *testing.T, reason string, step func()) {
+func (o *idpStack) wantRefusal(t *testing.T, reason string, step func()) {
 	t.Helper()
 	const refused = "oidc sign-in refused"
 	before := len(o.gate.logLines(t, refused))
@@ -259,7 +259,7 @@ func (p *proc) logLines(t *testing.T, text string) []string {
 // signIn opens app in b, which must lead to the portal starting with
 // portal, picks the provider (which signs its SignInAs user in without
 // asking) and waits to be back on app.
-func (o *oidcStack) signIn(b *browser, app, portal string) {
+func (o *idpStack) signIn(b *browser, app, portal string) {
 	b.t.Helper()
 	b.do("open the protected URL: the portal offers the provider",
 		chromedp.Navigate(app),
@@ -297,7 +297,7 @@ func (b *browser) wantGenericError() {
 
 // wantPortal opens app in b, which must lead to the portal's sign-in page
 // starting with portal.
-func (o *oidcStack) wantPortal(b *browser, step, app, portal string) {
+func (o *idpStack) wantPortal(b *browser, step, app, portal string) {
 	b.t.Helper()
 	b.do(step, chromedp.Navigate(app), chromedp.WaitVisible(chromedp.ID(o.button())))
 	if got := b.location(); !strings.HasPrefix(got, portal) {
@@ -360,7 +360,7 @@ func (l *requestLog) last(t *testing.T) string {
 }
 
 // backchannelLogout posts the provider's logout token and wants 200.
-func (o *oidcStack) backchannelLogout(t *testing.T, token string) {
+func (o *idpStack) backchannelLogout(t *testing.T, token string) {
 	t.Helper()
 	if got := o.postLogout(t, token); got != http.StatusOK {
 		t.Fatalf("back-channel logout: status = %d; want 200", got)
@@ -369,7 +369,7 @@ func (o *oidcStack) backchannelLogout(t *testing.T, token string) {
 
 // postLogout posts a logout token to gate's back-channel logout endpoint
 // through the proxy, as the provider would, and returns the status.
-func (o *oidcStack) postLogout(t *testing.T, token string) int {
+func (o *idpStack) postLogout(t *testing.T, token string) int {
 	t.Helper()
 	resp := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(o.path("backchannel-logout")),
 		strings.NewReader(url.Values{"logout_token": {token}}.Encode()),
@@ -389,12 +389,12 @@ func TestOIDCAttacks(t *testing.T) {
 		t.Run(kind.name, func(t *testing.T) {
 			t.Parallel()
 			bin := testkit.Need(t, kind.name, kind.how, kind.programs...)
-			startOIDCStack(t, kind, bin, oidctest.Config{}).attack(t)
+			startIDPStack(t, kind, bin, oidctest.Config{}).attack(t)
 		})
 	}
 }
 
-func (o *oidcStack) attack(t *testing.T) {
+func (o *idpStack) attack(t *testing.T) {
 	t.Run("climb_from_oidc_to_authz", func(t *testing.T) {
 		// The authz endpoints are for the proxy's own subrequests; the
 		// portal's routes for the provider must not be a way round the
@@ -535,7 +535,7 @@ func (o *oidcStack) attack(t *testing.T) {
 // pendingCallback begins a sign-in with c, which keeps the binding cookie
 // in its jar, and follows the provider's redirects up to gate's callback,
 // whose URL it returns without visiting it.
-func (o *oidcStack) pendingCallback(t *testing.T, c *http.Client) string {
+func (o *idpStack) pendingCallback(t *testing.T, c *http.Client) string {
 	t.Helper()
 	direct := &http.Client{Timeout: 10 * time.Second, Jar: c.Jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -566,7 +566,7 @@ func (o *oidcStack) pendingCallback(t *testing.T, c *http.Client) string {
 // wantOneWinner sends a pending callback from c, the browser that began the
 // sign-in, several times at once: the state is used once, so exactly one
 // may sign in and every other must be refused.
-func (o *oidcStack) wantOneWinner(t *testing.T, c *http.Client, callback string) {
+func (o *idpStack) wantOneWinner(t *testing.T, c *http.Client, callback string) {
 	t.Helper()
 	const n = 8
 	statuses := make(chan int, n)
@@ -600,7 +600,7 @@ func (o *oidcStack) wantOneWinner(t *testing.T, c *http.Client, callback string)
 
 // finishSignIn GETs a pending callback URL with c, the browser that began
 // the sign-in: gate must sign carol in and send c to the app.
-func (o *oidcStack) finishSignIn(t *testing.T, c *http.Client, callback string) {
+func (o *idpStack) finishSignIn(t *testing.T, c *http.Client, callback string) {
 	t.Helper()
 	resp := o.do(t, c, http.MethodGet, callback, nil, nil)
 	if got, want := resp.Header.Get("Location"), o.appURL("/"); resp.StatusCode != http.StatusFound || got != want {
@@ -614,7 +614,7 @@ func (o *oidcStack) finishSignIn(t *testing.T, c *http.Client, callback string) 
 // wantCallbackRefused GETs a callback URL with c: gate must answer with
 // the portal's error page and no session cookie. The URL carries a code
 // and a state, so messages leave it out.
-func (o *oidcStack) wantCallbackRefused(t *testing.T, c *http.Client, u string) {
+func (o *idpStack) wantCallbackRefused(t *testing.T, c *http.Client, u string) {
 	t.Helper()
 	resp := o.do(t, c, http.MethodGet, u, nil, nil)
 	body := readAll(t, resp)
