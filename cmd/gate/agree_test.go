@@ -481,6 +481,13 @@ func TestExampleOIDCConfigs(t *testing.T) {
 			if v := validate(t, []string{file}, env); v.code != 0 {
 				t.Fatalf("validate-config %s: %s", name, v.stderr)
 			}
+			anyPort := filepath.Join(t.TempDir(), "port.yml")
+			if err := os.WriteFile(anyPort, []byte("server:\n  address: 'tcp://127.0.0.1:0'\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if started, log := serveStarts(t, []string{file, anyPort}, env); !started {
+				t.Errorf("serve %s did not start:\n%s", name, log)
+			}
 			if v := validate(t, []string{file}, nil); v.code == 0 || !strings.Contains(v.stderr, "authentication_backend.oidc[0].client_secret") {
 				t.Errorf("validate-config %s without the secret: exit %d, %q; want the client_secret named", name, v.code, v.stderr)
 			}

@@ -59,6 +59,9 @@ func TestShippedConfigsKeepAdminsOnly(t *testing.T) {
 		// users file by its path in the container.
 		"GATE_SESSION_SECRET":                   strings.Repeat("s", 40),
 		"GATE_AUTHENTICATION_BACKEND_FILE_PATH": users,
+		// The provider examples (oidc-*.yml) take their client secret
+		// from the environment.
+		"GATE_AUTHENTICATION_BACKEND_OIDC_0_CLIENT_SECRET": "example",
 	}
 	admin := &access.Subject{User: "alice", Groups: []string{"admins", "dev"}}
 	user := &access.Subject{User: "mallory", Groups: []string{"dev"}}
