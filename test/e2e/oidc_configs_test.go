@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,6 @@ func TestOIDCShippedConfigs(t *testing.T) {
 		o := startShippedOIDC(t, nginx, shippedOIDC{
 			path: "configs/oidc-keycloak.yml", id: "keycloak", name: "Corporate SSO",
 			issuer: "'https://sso.example.com/realms/corp'", clientID: "gate",
-			more: func(dir string) []string { return []string{"'configs/users.yml'", "'" + writeUsers(t, dir) + "'"} },
 		})
 		o.keycloakWalk(t, newBrowser(t, chromium, "MAP *.example.com 127.0.0.1"))
 	})
@@ -36,6 +36,7 @@ func TestOIDCShippedConfigs(t *testing.T) {
 		o := startShippedOIDC(t, nginx, shippedOIDC{
 			path: "configs/oidc-google.yml", id: "google", name: "Google",
 			issuer: "'https://accounts.google.com'", clientID: "1234567890-abcdefg.apps.googleusercontent.com",
+			more: func(dir string) []string { return []string{"'configs/users.yml'", "'" + writeUsers(t, dir) + "'"} },
 		})
 		o.googleWalk(t, newBrowser(t, chromium, "MAP *.example.com 127.0.0.1"))
 	})
@@ -97,29 +98,34 @@ func startShippedOIDC(t *testing.T, nginx string, c shippedOIDC) *idpStack {
 	return &idpStack{stack: s, idp: idp, id: c.id, name: c.name}
 }
 
-// keycloakWalk: a realm user in staff signs in with the realm's groups; one
-// outside staff is refused; one whose verified email is alice's in the
-// users file signs in as that entry; a logout token naming the first one's
-// provider session (sid) ends only that user's gate session.
+// keycloakWalk: the portal offers only the realm; a realm user in staff
+// signs in with the realm's groups and stays out of the admin area; one in
+// neither staff nor admins is refused; one in admins reaches the admin
+// area; a logout token naming the admin's provider session (sid) ends only
+// that user's gate session.
 func (o *idpStack) keycloakWalk(t *testing.T, b *browser) {
 	target := o.appURL("/reports?q=1")
 	portal := o.portalURL("/?rd=")
 	o.idp.AddUser(carol)
 	o.idp.AddUser(oidctest.User{Subject: "kc-dave", Username: "dave", Email: "dave@contractor.example", EmailVerified: true,
 		Claims: map[string]any{"groups": []string{"contractors"}}})
-	o.idp.AddUser(oidctest.User{Subject: "kc-alice", Username: "alice.kc", Email: aliceEmail, EmailVerified: true,
-		Claims: map[string]any{"groups": []string{"staff"}, "sid": "kc-session-alice"}})
+	o.idp.AddUser(oidctest.User{Subject: "kc-erika", Username: "erika", Email: "erika@example.com", EmailVerified: true,
+		Claims: map[string]any{"groups": []string{"admins"}, "sid": "kc-session-erika"}})
 
 	o.idp.SignInAs(carolSubject)
 	o.signIn(b, target, portal)
+	if n := b.count("#username, #password"); n != 0 {
+		b.failf("the portal without a users file had %d password form fields; want none", n)
+	}
 	if got, want := b.echo().Header.Get("Remote-Groups"), carolGroups; got != want {
 		b.failf("app saw Remote-Groups %q; want the realm's %q", got, want)
 	}
+	o.wantAdminArea(b, false)
 
 	o.idp.SignInAs("kc-dave")
 	dave := b.fresh(t)
 	o.wantRefusal(t, "allow.groups", func() {
-		dave.do("dave, outside staff, picks the provider",
+		dave.do("dave, in neither staff nor admins, picks the provider",
 			chromedp.Navigate(target),
 			chromedp.WaitVisible(chromedp.ID(o.button())),
 			chromedp.Click(chromedp.ID(o.button())),
@@ -128,34 +134,35 @@ func (o *idpStack) keycloakWalk(t *testing.T, b *browser) {
 	})
 	dave.wantGenericError()
 
-	o.idp.SignInAs("kc-alice")
-	alice := b.fresh(t)
-	o.signIn(alice, target, portal)
-	e := alice.echo()
-	if got := e.Header.Get("Remote-User"); got != aliceName {
-		alice.failf("linked by email, app saw Remote-User %q; want the users file's %q", got, aliceName)
-	}
-	if got := e.Header.Get("Remote-Groups"); got != aliceGroups {
-		alice.failf("linked by email, app saw Remote-Groups %q; want the users file's %q", got, aliceGroups)
-	}
+	o.idp.SignInAs("kc-erika")
+	erika := b.fresh(t)
+	o.signIn(erika, target, portal)
+	erika.wantIdentity("erika")
+	o.wantAdminArea(erika, true)
 
-	o.backchannelLogout(t, o.idp.LogoutToken("", "kc-session-alice"))
-	o.wantPortal(alice, "alice's provider session ended: the app asks her to sign in", target, portal)
+	o.backchannelLogout(t, o.idp.LogoutToken("", "kc-session-erika"))
+	o.wantPortal(erika, "erika's provider session ended: the app asks her to sign in", target, portal)
 	b.do("carol's session is another one: the app still serves her",
 		chromedp.Navigate(target), chromedp.WaitVisible(chromedp.CSS("pre")))
 	b.wantIdentity(carolName)
 }
 
-// googleWalk: the portal has no password form; a verified address of the
-// domain signs in, named by its email; a gmail.com account is refused.
+// googleWalk: the portal offers passwords and the provider; a verified
+// address of the domain signs in, named by its email, with no groups; one
+// whose email is alice's in the users file signs in as that entry, with
+// its groups and so its admin area; a gmail.com account is refused.
 func (o *idpStack) googleWalk(t *testing.T, b *browser) {
 	target := o.appURL("/")
 	portal := o.portalURL("/?rd=")
 	o.idp.AddUser(oidctest.User{Subject: "1049", Email: "erin@example.com", EmailVerified: true, Name: "Erin"})
+	o.idp.AddUser(oidctest.User{Subject: "3001", Email: aliceEmail, EmailVerified: true, Name: "Alice G."})
 	o.idp.AddUser(oidctest.User{Subject: "2077", Email: "frank@gmail.com", EmailVerified: true, Name: "Frank"})
 
 	o.idp.SignInAs("1049")
 	o.signIn(b, target, portal)
+	if n := b.count("#username, #password"); n != 0 {
+		b.failf("signed in, the app's page has %d password fields", n)
+	}
 	e := b.echo()
 	for _, h := range []struct{ name, want string }{
 		{"Remote-User", "erin@example.com"},
@@ -167,20 +174,53 @@ func (o *idpStack) googleWalk(t *testing.T, b *browser) {
 			b.failf("app saw %s %q; want %q", h.name, got, h.want)
 		}
 	}
+	o.wantAdminArea(b, false)
+
+	o.idp.SignInAs("3001")
+	alice := b.fresh(t)
+	o.wantPortal(alice, "alice opens the app: the portal offers her password and the provider", target, portal)
+	if n := alice.count("#username, #password"); n != 2 {
+		alice.failf("the portal beside a users file has %d password form fields; want 2", n)
+	}
+	o.signIn(alice, target, portal)
+	e = alice.echo()
+	if got := e.Header.Get("Remote-User"); got != aliceName {
+		alice.failf("linked by email, app saw Remote-User %q; want the users file's %q", got, aliceName)
+	}
+	if got := e.Header.Get("Remote-Groups"); got != aliceGroups {
+		alice.failf("linked by email, app saw Remote-Groups %q; want the users file's %q", got, aliceGroups)
+	}
+	o.wantAdminArea(alice, true)
 
 	o.idp.SignInAs("2077")
 	frank := b.fresh(t)
-	o.wantPortal(frank, "frank opens the app: the portal offers only the provider", target, portal)
-	if n := frank.count("#username, #password"); n != 0 {
-		frank.failf("the portal without a users file has %d password form fields; want none", n)
-	}
 	o.wantRefusal(t, "allow.email_domains", func() {
 		frank.do("frank, a gmail.com account, picks the provider",
+			chromedp.Navigate(target),
+			chromedp.WaitVisible(chromedp.ID(o.button())),
 			chromedp.Click(chromedp.ID(o.button())),
 			chromedp.WaitVisible(chromedp.CSS("p.error")),
 		)
 	})
 	frank.wantGenericError()
+}
+
+// wantAdminArea opens the app's admin area in b, signed in: the app must
+// serve it when admin, and the proxy must answer 403 otherwise.
+func (o *idpStack) wantAdminArea(b *browser, admin bool) {
+	b.t.Helper()
+	u := o.appURL("/admin/users")
+	b.do("open the admin area", chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("body")))
+	if got := b.location(); got != u {
+		b.failf("the admin area led to %s; want it to answer at %s", got, u)
+	}
+	text := b.text("read the page", chromedp.CSS("body"))
+	switch served := strings.Contains(text, `"uri": "/admin/users"`); {
+	case admin && !served:
+		b.failf("the app did not serve the admin area to an admin:\n%s", text)
+	case !admin && (served || !strings.Contains(text, "forbidden")):
+		b.failf("the admin area to a user outside admins says %q; want the proxy's forbidden", text)
+	}
 }
 
 // count is the number of elements sel selects on the page.
