@@ -446,6 +446,26 @@ func (o *idpStack) attack(t *testing.T) {
 		o.wantOneWinner(t, c, o.pendingCallback(t, c))
 	})
 
+	t.Run("session_cookie_like_a_password_login", func(t *testing.T) {
+		// A provider's sign-in issues the session a password login does:
+		// the same cookie, with the same attributes and lifetime.
+		c := client(t, o.ports.proxy)
+		cb := o.do(t, c, http.MethodGet, o.pendingCallback(t, c), nil, nil)
+		form := url.Values{"username": {aliceName}, "password": {alicePass}, "rd": {o.appURL("/")}}
+		pw := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL("/api/login"), strings.NewReader(form.Encode()), http.Header{
+			"Content-Type": {"application/x-www-form-urlencoded"},
+			"Origin":       {o.portalOrigin()},
+		})
+		// Set-Cookie without the value: the attributes.
+		attrs := func(ck *http.Cookie) string {
+			ck.Value = ""
+			return ck.String()
+		}
+		if got, want := attrs(sessionCookie(t, cb)), attrs(sessionCookie(t, pw)); got != want {
+			t.Errorf("session cookie after the provider's sign-in: %q; want a password login's %q", got, want)
+		}
+	})
+
 	t.Run("binding_cookie", func(t *testing.T) {
 		c := client(t, o.ports.proxy)
 		resp := o.do(t, c, http.MethodGet, o.portalURL(o.path("start")), nil, nil)
@@ -596,6 +616,19 @@ func (o *idpStack) wantOneWinner(t *testing.T, c *http.Client, callback string) 
 	if want := map[int]int{http.StatusFound: 1, http.StatusBadRequest: n - 1}; !maps.Equal(got, want) {
 		t.Errorf("%d callbacks at once with one state: statuses %v; want %v", n, got, want)
 	}
+}
+
+// sessionCookie is the gate_session cookie resp sets; it fails the test
+// when there is none.
+func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
+	t.Helper()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "gate_session" && ck.Value != "" {
+			return ck
+		}
+	}
+	t.Fatalf("%s %s: status %d and no session cookie: %q", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	return nil
 }
 
 // finishSignIn GETs a pending callback URL with c, the browser that began
