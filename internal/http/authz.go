@@ -206,8 +206,9 @@ func (s *Server) storeFailed(w http.ResponseWriter, err error) int {
 
 // currentUser resolves the request's cookie to a live session and its user.
 // A missing, tampered or foreign cookie, an ended session, a session issued
-// for another cookie domain, a user since disabled or removed, and a user
-// whose password hash changed since the login (the stamps differ) are all
+// for another cookie domain, a user since disabled or removed, a user
+// whose password hash changed since the login (the stamps differ), and a
+// provider's unlinked user whose name the users file now has are all
 // "no session" (nil, nil); only a store failure is an error, and callers
 // must fail closed on it.
 func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Session, users.User, error) {
@@ -237,6 +238,13 @@ func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Sessio
 	// back-channel logout does). Every other session answers to its
 	// users-file entry, a linked provider session included.
 	if sess.External() {
+		// An entry of its name added to the users file since the sign-in
+		// would make the provider's user pass downstream as the file's
+		// (one Remote-User, one subject user:<name>): no session, as the
+		// callback refuses such a sign-in.
+		if _, taken := s.opts.Users.Entry(sess.User); taken {
+			return nil, users.User{}, nil
+		}
 		return sess, externalUser(sess), nil
 	}
 	user, ok := s.opts.Users.Lookup(sess.User)

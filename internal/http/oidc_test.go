@@ -357,10 +357,14 @@ func TestOIDCAllowAndLink(t *testing.T) {
 			[4]string{"dana", "a,b", "dana@corp.example", "Dana Scully"}},
 		{"unverified_email_not_passed_on", nil, with(dana, func(u *oidctest.User) { u.EmailVerified = false }), 302,
 			[4]string{"dana", "staff,ops", "", "Dana Scully"}},
-		// alice exists in the users file: without link she is another
-		// user (the provider's groups); with link, the file's entry.
-		{"same_name_unlinked", nil, with(dana, func(u *oidctest.User) { u.Username = "alice" }), 302,
-			[4]string{"alice", "staff,ops", "dana@corp.example", "Dana Scully"}},
+		// alice exists in the users file: unlinked, a provider user of
+		// her name is refused (downstream it would pass as her), and so
+		// is one named like the disabled carol, or one link: email does
+		// not take; with link, the file's entry.
+		{"same_name_unlinked", nil, with(dana, func(u *oidctest.User) { u.Username = "alice" }), 403, [4]string{}},
+		{"same_name_as_disabled_unlinked", nil, with(dana, func(u *oidctest.User) { u.Username = "carol" }), 403, [4]string{}},
+		{"same_name_link_email_unmatched", func(c *config.OIDCProvider) { c.Link = config.LinkEmail },
+			with(dana, func(u *oidctest.User) { u.Username = "alice" }), 403, [4]string{}},
 		{"link_user", func(c *config.OIDCProvider) { c.Link = config.LinkUser }, with(dana, func(u *oidctest.User) { u.Username = "alice" }), 302,
 			[4]string{"alice", "admins,dev", "alice@example.com", "Alice Smith"}},
 		{"link_email", func(c *config.OIDCProvider) { c.Link = config.LinkEmail }, with(dana, func(u *oidctest.User) { u.Email = "BOB@example.com" }), 302,
@@ -634,46 +638,120 @@ func TestOIDCRefusalLogged(t *testing.T) {
 	}
 }
 
-// A provider's alice (no link) is not the users file's alice: signing out
-// everywhere as one, or a new password for the file's alice, leaves the
-// other's sessions alone.
-func TestOIDCSameNameIsAnotherUser(t *testing.T) {
+// A provider's unlinked user named like a users-file entry is refused at
+// the callback, with the reason in the log; one signed in before the file
+// had an entry of its name has no session from then on (every decision
+// checks), and has it again once the entry is gone.
+func TestOIDCNameOfAFileUser(t *testing.T) {
 	idp := startIDP(t)
+	logs := &strings.Builder{}
+	e := newOIDCEnv(t, idp, nil, envOpts{logs: logs})
+
 	idp.AddUser(with(dana, func(u *oidctest.User) { u.Username = "alice" }))
-	e := newOIDCEnv(t, idp, nil, envOpts{})
-	app := func(c *http.Cookie) int {
-		return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(c)).StatusCode
+	resp, b := e.signIn(idp, "corp", "")
+	wantRefusalPage(t, resp, http.StatusForbidden)
+	if b.session != nil {
+		t.Fatal("the refused sign-in set a session cookie")
 	}
-	logoutAll := func(c *http.Cookie) {
-		r := httptest.NewRequest("POST", portalURL+"/api/logout?all=true", nil)
-		r.Header.Set("Accept", "application/json")
-		r.AddCookie(c)
-		wantStatus(t, e.do(r), 200)
+	if want := "the users file has an entry of this name; set link: user or link: email to take it"; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
 
-	_, provider1 := e.signIn(idp, "corp", "")
-	_, provider2 := e.signIn(idp, "corp", "")
-	file := e.mustLogin("alice", alicePass)
-	logoutAll(file)
-	if app(provider1.session) != 200 || app(file) != 302 {
-		t.Fatalf("file alice signed out everywhere: provider session %d, file session %d; want 200, 302", app(provider1.session), app(file))
+	idp.AddUser(dana)
+	_, b = e.signIn(idp, "corp", "")
+	app := func() *http.Response {
+		return e.forwardAuth("GET", "https", "app.example.com", "/", withCookie(b.session))
 	}
-	file = e.mustLogin("alice", alicePass)
-	logoutAll(provider1.session)
-	if app(provider2.session) != 302 || app(file) != 200 {
-		t.Fatalf("provider alice signed out everywhere: her other session %d, file session %d; want 302, 200", app(provider2.session), app(file))
+	wantStatus(t, app(), 200)
+	for _, tt := range []struct {
+		name  string
+		users string
+		want  int
+	}{
+		{"entry_added", testUsers(t) + userEntry("dana", cheapHash(t, "x"), "admins", false), 302},
+		{"entry_disabled", testUsers(t) + userEntry("dana", cheapHash(t, "x"), "admins", true), 302},
+		{"entry_gone", testUsers(t), 200},
+	} {
+		e.reloadUsers(tt.users)
+		resp := app()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: forward-auth answers %d; want %d", tt.name, resp.StatusCode, tt.want)
+		}
+		if tt.want != 200 {
+			wantNoIdentity(t, resp)
+			page := e.do(withCookieReq(httptest.NewRequest("GET", portalURL+"/", nil), b.session))
+			if strings.Contains(body(t, page), "Dana") {
+				t.Errorf("%s: the portal shows the provider's dana signed in", tt.name)
+			}
+		}
+	}
+}
+
+// withCookieReq is r with cookie c.
+func withCookieReq(r *http.Request, c *http.Cookie) *http.Request {
+	r.AddCookie(c)
+	return r
+}
+
+// A provider user named admin never reaches a path for the users file's
+// admin alone (subject user:admin): its sign-in is refused while the file
+// has admin, and a session from before admin was added stops at once.
+// With link: user, the sign-in takes the file's entry and reaches it.
+func TestOIDCProviderAdminIsNotFileAdmin(t *testing.T) {
+	const adminPass = "admin-password"
+	rules := []config.Rule{
+		{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/admin(/.*)?$"}, Subject: [][]string{{"user:admin"}}, Policy: "one_factor"},
+		{Domain: config.StringList{"app.example.com"}, Resources: config.StringList{"^/admin(/.*)?$"}, Policy: "deny"},
+		{Domain: config.StringList{"*.example.com"}, Policy: "one_factor"},
+	}
+	withAdmin := testUsers(t) + userEntry("admin", cheapHash(t, adminPass), "admins", false)
+	provAdmin := with(dana, func(u *oidctest.User) { u.Username = "admin" })
+	path := func(e *env, c *http.Cookie, uri string) int {
+		return e.forwardAuth("GET", "https", "app.example.com", uri, withCookie(c)).StatusCode
 	}
 
-	_, provider3 := e.signIn(idp, "corp", "")
-	// The file's alice is removed; reloadUsers waits for the revocations
-	// that causes.
-	e.reloadUsers(strings.Replace(testUsers(t), "alice:", "alice-renamed:", 1))
-	if got := app(file); got != 302 {
-		t.Errorf("the removed file user's session answers %d; want 302", got)
-	}
-	if got := app(provider3.session); got != 200 {
-		t.Errorf("after the file's alice is removed, the provider's alice answers %d; want 200", got)
-	}
+	t.Run("unlinked_while_file_has_admin", func(t *testing.T) {
+		idp := startIDP(t)
+		idp.AddUser(provAdmin)
+		e := newOIDCEnv(t, idp, nil, envOpts{rules: rules, usersFile: withAdmin})
+		// The control: the rule admits the file's admin.
+		if got := path(e, e.mustLogin("admin", adminPass), "/admin"); got != 200 {
+			t.Fatalf("the file's admin on /admin: %d; want 200", got)
+		}
+		resp, b := e.signIn(idp, "corp", "https://app.example.com/admin")
+		wantRefusalPage(t, resp, http.StatusForbidden)
+		if b.session != nil {
+			t.Fatal("the provider's admin got a session")
+		}
+	})
+	t.Run("unlinked_before_file_had_admin", func(t *testing.T) {
+		idp := startIDP(t)
+		idp.AddUser(provAdmin)
+		e := newOIDCEnv(t, idp, nil, envOpts{rules: rules})
+		_, b := e.signIn(idp, "corp", "")
+		if got := path(e, b.session, "/"); got != 200 {
+			t.Fatalf("the provider's admin on /: %d; want 200", got)
+		}
+		e.reloadUsers(withAdmin)
+		for _, uri := range []string{"/admin", "/admin/x", "/"} {
+			if got := path(e, b.session, uri); got != 302 {
+				t.Errorf("the provider's admin on %s after the file got admin: %d; want 302", uri, got)
+			}
+		}
+		if got := path(e, e.mustLogin("admin", adminPass), "/admin"); got != 200 {
+			t.Errorf("the file's admin on /admin: %d; want 200", got)
+		}
+	})
+	t.Run("link_user_takes_the_entry", func(t *testing.T) {
+		idp := startIDP(t)
+		idp.AddUser(provAdmin)
+		e := newOIDCEnv(t, idp, func(c *config.OIDCProvider) { c.Link = config.LinkUser }, envOpts{rules: rules, usersFile: withAdmin})
+		resp, b := e.signIn(idp, "corp", "")
+		wantStatus(t, resp, 302)
+		got := e.forwardAuth("GET", "https", "app.example.com", "/admin", withCookie(b.session))
+		wantStatus(t, got, 200)
+		wantIdentity(t, got, "admin", "admins", "", "")
+	})
 }
 
 // With a SameSite=Strict session cookie, the callback (the end of a

@@ -100,6 +100,14 @@ func (p *Provider) admit(id identity) (*Result, error) {
 		res.User, res.Linked = u, true
 		return res, nil
 	}
+	// Unlinked, the provider's user is another user than a users-file
+	// entry of its name, yet downstream both would be one Remote-User and
+	// one subject user:<name>: a provider account named like the file's
+	// admin would pass as that admin (privilege escalation). The name is
+	// the file's, disabled entries included.
+	if p.nameTaken(id.User) {
+		return nil, refused(reasonNameTaken, nil)
+	}
 	res.User = users.User{Name: id.User, DisplayName: id.Name, Email: id.Email, Groups: id.Groups}
 	if !id.EmailVerified {
 		// An unverified email is the user's say-so, not the provider's:
@@ -107,6 +115,20 @@ func (p *Provider) admit(id identity) (*Result, error) {
 		res.User.Email = ""
 	}
 	return res, nil
+}
+
+// reasonNameTaken is the refusal of an unlinked provider user whose name
+// is a users-file entry's.
+const reasonNameTaken = "the users file has an entry of this name; set link: user or link: email to take it"
+
+// nameTaken reports whether the users file has an entry called name,
+// disabled or not.
+func (p *Provider) nameTaken(name string) bool {
+	if p.opts.Users == nil {
+		return false
+	}
+	_, ok := p.opts.Users.Entry(name)
+	return ok
 }
 
 // headerSafe: what goes into Remote-* headers must be short and free of
