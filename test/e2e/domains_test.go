@@ -51,6 +51,7 @@ func TestTwoDomainsBrowser(t *testing.T) {
 type twoDomainStack struct {
 	ports ports
 	echo  *echoServer
+	gate  *proc
 }
 
 func startTwoDomainStack(t *testing.T, kind proxyKind, bin string) *twoDomainStack {
@@ -69,7 +70,7 @@ func startTwoDomainStackWith(t *testing.T, kind proxyKind, bin, backends string)
 	users := filepath.Join(dir, "users.yml")
 	writeFile(t, users, fmt.Sprintf("users:\n  %s:\n    displayname: '%s'\n    password: '%s'\n    email: %s\n    groups: [admins, dev]\n",
 		aliceName, aliceDisp, cheapHash(alicePass), aliceEmail))
-	_, s.ports.gate = runGate(t, dir, func(port int) string {
+	s.gate, s.ports.gate = runGate(t, dir, func(port int) string {
 		proxy := ":" + strconv.Itoa(s.ports.proxy)
 		return render(t, "configs/two-domains/gate.yml",
 			"tcp://127.0.0.1:9091", "tcp://127.0.0.1:"+strconv.Itoa(port),

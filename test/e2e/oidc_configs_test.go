@@ -95,6 +95,7 @@ func startShippedOIDC(t *testing.T, nginx string, c shippedOIDC) *idpStack {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	waitDiscovered(t, s.gate)
 	return &idpStack{stack: s, idp: idp, id: c.id, name: c.name}
 }
 
@@ -249,6 +250,7 @@ func TestOIDCTwoDomains(t *testing.T) {
 	idp.SignInAs(carolSubject)
 	o := &idpStack{idp: idp, id: oidcID, name: oidcName}
 	d := startTwoDomainStackWith(t, proxyKinds[0], nginx, o.backendYAML())
+	waitDiscovered(t, d.gate)
 	o.stack = &stack{kind: proxyKinds[0], ports: d.ports, echo: d.echo}
 	comCallback, orgCallback := d.url("auth", "com", o.path("callback")), d.url("auth", "org", o.path("callback"))
 	idp.SetRedirectURIs(comCallback, orgCallback)

@@ -55,6 +55,9 @@ func TestOIDCTwoInstances(t *testing.T) {
 				rds.Port, prefix+"state:", prefix+"session:")
 		}, "GATE_SESSION_SECRET_FILE="+shared)
 	}
+	for _, g := range gates {
+		waitDiscovered(t, g)
+	}
 	s.gate = gates[0]
 	startNginxTwoGates(t, nginx, s, ports)
 

@@ -70,7 +70,20 @@ func startIDPStack(t *testing.T, kind proxyKind, bin string, cfg oidctest.Config
 		o.idp.SignInAs(carolSubject)
 		return o.backendYAML()
 	})
+	if !cfg.Down {
+		waitDiscovered(t, o.gate)
+	}
 	return o
+}
+
+// waitDiscovered waits until gate has read the provider's discovery
+// document, which it fetches in the background: until then the provider's
+// button answers 503.
+func waitDiscovered(t *testing.T, gate *proc) {
+	t.Helper()
+	gate.waitFor(t, 10*time.Second, "discover the provider", func(context.Context) bool {
+		return gate.logCount(t, "oidc provider discovered") > 0
+	})
 }
 
 // path is the path of gate's endpoint for the provider.
@@ -137,9 +150,7 @@ func TestOIDCProviderOutage(t *testing.T) {
 	b.wantIdentity(aliceName)
 
 	o.idp.SetDown(false)
-	o.gate.waitFor(t, 10*time.Second, "discover the provider once it is back", func(context.Context) bool {
-		return o.gate.logCount(t, "oidc provider discovered") > 0
-	})
+	waitDiscovered(t, o.gate)
 	fresh := b.fresh(t)
 	o.signIn(fresh, target, portal)
 	fresh.wantIdentity(carolName)
