@@ -260,7 +260,7 @@ func newLogger(c config.Log, w io.Writer) (zerolog.Logger, error) {
 func newProviders(cfg *config.Config, states oidc.StateStore, k keys.Set, dir oidc.Directory, log zerolog.Logger) ([]*oidc.Provider, error) {
 	var out []*oidc.Provider
 	for i, pc := range cfg.AuthenticationBackend.OIDC {
-		p, err := oidc.New(pc, oidc.Options{States: states, Key: k.OIDCState, Users: dir, Logger: log})
+		p, err := oidc.New(pc, oidc.Options{States: states, Key: k.OIDCState, SealKey: k.OIDCStateCipher, Users: dir, Logger: log})
 		if err != nil {
 			return nil, atKey(fmt.Sprintf("authentication_backend.oidc[%d]", i), err)
 		}

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
 
 	"gate/internal/oidc"
+	"gate/internal/ratelimit"
 )
 
 // bindingCookie is the cookie that binds a provider sign-in to the
@@ -62,6 +64,51 @@ func (s *Server) oidcCount(provider, result string) {
 // unavailableMsg is what a browser sees when a provider cannot be used.
 const unavailableMsg = "sign-in through this provider is unavailable right now, please try again shortly"
 
+// maxStartsPerMinute bounds the sign-ins one client address (IPv6 by its
+// /64) may begin a minute, all at once if it likes: each start stores a
+// flow record for oidc.StateTTL, and anyone may ask for one, so without a
+// bound an anonymous client could fill the memory store (locking everyone
+// out of providers) or grow Redis without end. A person clicking a button,
+// a few failed tries, or an office behind one NAT address stay far below
+// 30; at that rate one address holds at most 330 records at a time (30 at
+// once, then 30 a minute for the records' 10 minutes).
+const maxStartsPerMinute = 30
+
+// startLimit is maxStartsPerMinute as the limiter takes it.
+var startLimit = ratelimit.Limit{Requests: maxStartsPerMinute, Period: time.Minute}
+
+// startCounterRule names the start counters among the rate-limit
+// counters: access rules have indexes from 0, so no rule's counter is a
+// start counter.
+const startCounterRule = -1
+
+// tooManyStarts counts one start of the request's client and, over
+// startLimit or when the counters cannot be reached, answers it and
+// reports true: 429 with Retry-After, or 503 (fail closed: one Redis
+// outage must not lift the bound).
+func (s *Server) tooManyStarts(w http.ResponseWriter, r *http.Request, st *requestState, provider, rd string) bool {
+	client := clientAddr(r, s.trusted, hForwardedFor, hRealIP)
+	key := s.limitNames.Name(startCounterRule, ratelimit.ByClient, ratelimit.ClientKey(client))
+	res, err := s.limiter.Allow(r.Context(), key, startLimit)
+	if err != nil {
+		s.oidcCount(provider, "error")
+		s.storeError(st, "oidc start limit", err)
+		s.refuse(w, r, false, http.StatusServiceUnavailable, unavailableMsg, portalView{RD: rd})
+		return true
+	}
+	if res.Allowed {
+		return false
+	}
+	s.oidcCount(provider, "rate_limited")
+	// Debug, not warn: a flood of starts must not become a flood of log
+	// lines; the metric counts them.
+	st.logger().Debug().Str("provider", provider).Str("client", client.String()).Msg("oidc sign-in start refused: too many starts from the client")
+	// Never "0": a client told to retry at once would.
+	setRetryAfter(w, max(res.RetryAfter, time.Second))
+	s.refuse(w, r, false, http.StatusTooManyRequests, "too many sign-ins begun from your address, please try again later", portalView{RD: rd})
+	return true
+}
+
 // handleOIDCStart begins a sign-in through a provider: GET
 // /api/oidc/<id>/start?rd=…. rd is validated for the request's cookie
 // domain, exactly as a password login's; the browser is bound to the
@@ -75,6 +122,15 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 	st := stateFrom(r.Context())
 	log := st.logger().With().Str("provider", p.ID()).Logger()
 	rd, _ := site.redirects.safe(r.URL.Query().Get("rd"))
+	// Before discovery a start stores nothing, and is not counted: a
+	// browser retrying while the provider comes up is not held back.
+	if !p.Ready() {
+		s.startUnavailable(w, r, log, p.ID(), rd, oidc.ErrNotReady)
+		return
+	}
+	if s.tooManyStarts(w, r, st, p.ID(), rd) {
+		return
+	}
 	browser := s.binding(r, site)
 	if browser == "" {
 		var err error
@@ -87,9 +143,7 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 	authURL, err := p.Start(r.Context(), redirectURI(site, p.ID()), rd, browser)
 	switch {
 	case errors.Is(err, oidc.ErrNotReady), errors.Is(err, oidc.ErrStateFull):
-		s.oidcCount(p.ID(), "unavailable")
-		log.Warn().Err(err).Msg("oidc sign-in refused: provider unavailable")
-		s.refuse(w, r, false, http.StatusServiceUnavailable, unavailableMsg, portalView{RD: rd})
+		s.startUnavailable(w, r, log, p.ID(), rd, err)
 		return
 	case err != nil:
 		s.oidcCount(p.ID(), "error")
@@ -102,6 +156,14 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: site.https(), SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// startUnavailable answers a start the provider or the state store
+// cannot take now (err says which): 503 and the portal's page.
+func (s *Server) startUnavailable(w http.ResponseWriter, r *http.Request, log zerolog.Logger, provider, rd string, err error) {
+	s.oidcCount(provider, "unavailable")
+	log.Warn().Err(err).Msg("oidc sign-in refused: provider unavailable")
+	s.refuse(w, r, false, http.StatusServiceUnavailable, unavailableMsg, portalView{RD: rd})
 }
 
 // binding is the browser's binding cookie, "" when it has none that could

@@ -1,21 +1,28 @@
 package http_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"gate/internal/config"
 	"gate/internal/oidc"
+	"gate/internal/ratelimit"
+	"gate/internal/testkit"
 	"gate/internal/testkit/oidctest"
 	"gate/internal/testkit/redistest"
 	"gate/internal/users"
@@ -34,7 +41,7 @@ func newProviders(t testing.TB, cfgs []config.OIDCProvider, states oidc.StateSto
 	}
 	var out []*oidc.Provider
 	for _, c := range cfgs {
-		p, err := oidc.New(c, oidc.Options{States: states, Key: testKeys(t).OIDCState, Users: dir, Logger: zerolog.Nop(),
+		p, err := oidc.New(c, oidc.Options{States: states, Key: testKeys(t).OIDCState, SealKey: testKeys(t).OIDCStateCipher, Users: dir, Logger: zerolog.Nop(),
 			MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("oidc.New: %v", err)
@@ -433,8 +440,12 @@ func TestOIDCDiscoveryDownThenUp(t *testing.T) {
 	go func() { defer close(done); e.providers[0].Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	resp := e.start(&browser{}, "corp", "")
-	wantStatus(t, resp, http.StatusServiceUnavailable)
+	// More starts than the per-client bound: while the provider is down
+	// they store nothing and do not count, so the sign-in below is not
+	// held back.
+	for range 40 {
+		wantStatus(t, e.start(&browser{}, "corp", ""), http.StatusServiceUnavailable)
+	}
 	wantStatus(t, e.do(httptest.NewRequest("GET", "/readyz", nil)), 200)
 	if resp, c := e.login("alice", alicePass, ""); resp.StatusCode != 302 || c == nil {
 		t.Fatalf("password login while the provider is down = %d; want 302 with a session", resp.StatusCode)
@@ -884,5 +895,229 @@ func TestOIDCConcurrentCallbacks(t *testing.T) {
 	}
 	if got[http.StatusFound] != 1 || got[http.StatusBadRequest] != 7 {
 		t.Errorf("answers = %v; want one 302 and seven 400", got)
+	}
+}
+
+// The flow state is sealed in Redis: the stored record shows neither the
+// destination nor the nonce, and a record altered, planted, or moved from
+// another sign-in's key is an unknown state (400, the portal's page),
+// while an untouched one signs in.
+func TestOIDCStateSealedInRedis(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	cfg := redisConfig(srv)
+	admin := srv.Admin()
+	ctx := context.Background()
+	idp := startIDP(t)
+	e := newRedisGateOIDC(t, cfg, writeRedisUsers(t), nil, []config.OIDCProvider{providerConfig("corp", idp, nil)})
+	e.discover()
+
+	// begin starts a sign-in in browser b and returns the provider's
+	// answer, the Redis key of its state and the nonce it sent.
+	begin := func(t *testing.T, b *browser, rd string) (*url.URL, string, string) {
+		t.Helper()
+		before, err := admin.Keys(ctx, cfg.StatePrefix+"oidc:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := e.start(b, "corp", rd)
+		wantStatus(t, start, 302)
+		auth, err := url.Parse(start.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := idp.Authorize(t, auth.String())
+		after, err := admin.Keys(ctx, cfg.StatePrefix+"oidc:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range after {
+			if !slices.Contains(before, k) {
+				return back, k, auth.Query().Get("nonce")
+			}
+		}
+		t.Fatalf("no new state key after a start; keys %v", after)
+		return nil, "", ""
+	}
+	get := func(t *testing.T, key string) []byte {
+		t.Helper()
+		v, err := admin.Get(ctx, key).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	set := func(t *testing.T, key string, v []byte) {
+		t.Helper()
+		if err := admin.Set(ctx, key, v, redis.KeepTTL).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("opaque_and_untouched_signs_in", func(t *testing.T) {
+		const rd = "https://app.example.com/destination-of-this-sign-in"
+		b := &browser{}
+		back, key, nonce := begin(t, b, rd)
+		v := get(t, key)
+		for _, clear := range []string{"destination-of-this-sign-in", nonce} {
+			if bytes.Contains(v, []byte(clear)) {
+				t.Errorf("stored state holds %q in the clear", clear)
+			}
+		}
+		if json.Valid(v) {
+			t.Errorf("stored state is JSON: %s", v)
+		}
+		resp := e.callback(b, back)
+		wantStatus(t, resp, 302)
+		if got := resp.Header.Get("Location"); got != rd {
+			t.Errorf("Location = %q; want %q", got, rd)
+		}
+	})
+	tampered := []struct {
+		name string
+		edit func([]byte) []byte
+	}{
+		{"last_byte_flipped", func(v []byte) []byte { v[len(v)-1] ^= 1; return v }},
+		{"nonce_flipped", func(v []byte) []byte { v[1] ^= 0x80; return v }},
+		{"version_changed", func(v []byte) []byte { v[0]++; return v }},
+		{"truncated", func(v []byte) []byte { return v[:len(v)/2] }},
+		{"empty", func([]byte) []byte { return nil }},
+		{"planted_plain_record", func([]byte) []byte {
+			return []byte(`{"p":"corp","v":"verifier","n":"nonce","b":"x","r":"` + callbackURL + `"}`)
+		}},
+	}
+	for _, tt := range tampered {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &browser{}
+			back, key, _ := begin(t, b, "")
+			set(t, key, tt.edit(get(t, key)))
+			wantRefusalPage(t, e.callback(b, back), http.StatusBadRequest)
+		})
+	}
+	// Two sign-ins of one browser, so the binding matches either record:
+	// only the seal tells them apart.
+	t.Run("swapped", func(t *testing.T) {
+		b := &browser{}
+		back1, key1, _ := begin(t, b, "https://app.example.com/one")
+		back2, key2, _ := begin(t, b, "https://app.example.com/two")
+		v1, v2 := get(t, key1), get(t, key2)
+		set(t, key1, v2)
+		set(t, key2, v1)
+		wantRefusalPage(t, e.callback(b, back1), http.StatusBadRequest)
+		wantRefusalPage(t, e.callback(b, back2), http.StatusBadRequest)
+	})
+}
+
+// startFrom begins a sign-in at the corp provider for client, as a
+// trusted proxy forwards it.
+func (e *env) startFrom(client string) *http.Response {
+	e.t.Helper()
+	r := httptest.NewRequest("GET", portalURL+"/api/oidc/corp/start?rd="+url.QueryEscape("https://app.example.com/"), nil)
+	r.Header.Set("X-Forwarded-For", client)
+	return e.do(r)
+}
+
+// Sign-in starts are bounded per client address, IPv6 by its /64: 30 a
+// minute at once, then 429 with Retry-After and the portal's page, no
+// binding cookie and no stored state; other addresses go on. On Redis the
+// instances share the bound.
+func TestOIDCStartLimit(t *testing.T) {
+	tests := []struct {
+		name string
+		// gates are the instances starts go to in turn; states counts
+		// the stored flow records (-1 where it cannot).
+		setup func(t *testing.T, idp *oidctest.Provider) (gates []*env, states func() int, clock func(time.Duration))
+	}{
+		{"memory", func(t *testing.T, idp *oidctest.Provider) ([]*env, func() int, func(time.Duration)) {
+			e := newOIDCEnv(t, idp, nil, envOpts{})
+			return []*env{e}, func() int { return -1 }, e.clock.Advance
+		}},
+		{"redis_two_instances", func(t *testing.T, idp *oidctest.Provider) ([]*env, func() int, func(time.Duration)) {
+			srv := redistest.StartServer(t, redistest.ServerOptions{})
+			cfg := redisConfig(srv)
+			users := writeRedisUsers(t)
+			pc := []config.OIDCProvider{providerConfig("corp", idp, nil)}
+			a, b := newRedisGateOIDC(t, cfg, users, nil, pc), newRedisGateOIDC(t, cfg, users, nil, pc)
+			a.discover()
+			b.discover()
+			states := func() int {
+				keys, err := srv.Admin().Keys(context.Background(), cfg.StatePrefix+"oidc:*").Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(keys)
+			}
+			return []*env{a, b}, states, nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gates, states, advance := tt.setup(t, startIDP(t))
+			n := 0
+			start := func(client string) *http.Response {
+				n++
+				return gates[n%len(gates)].startFrom(client)
+			}
+			admitted := 0
+			burst := func(clients func(i int) string) {
+				t.Helper()
+				for i := range 30 {
+					wantStatus(t, start(clients(i)), http.StatusFound)
+					admitted++
+				}
+			}
+			refused := func(client string) {
+				t.Helper()
+				resp := start(client)
+				if got := resp.Header.Get("Retry-After"); got == "" || got == "0" {
+					t.Errorf("%s over the limit: Retry-After %q; want whole seconds, at least 1", client, got)
+				}
+				for _, c := range resp.Cookies() {
+					if strings.Contains(c.Name, "gate_oidc") {
+						t.Errorf("%s over the limit got a binding cookie", client)
+					}
+				}
+				wantRefusalPage(t, resp, http.StatusTooManyRequests)
+			}
+
+			burst(func(int) string { return "203.0.113.7" })
+			refused("203.0.113.7")
+			wantStatus(t, start("203.0.113.8"), http.StatusFound)
+			admitted++
+			// One /64 is one client, whatever its addresses.
+			burst(func(i int) string { return fmt.Sprintf("2001:db8:1:2::%x", i+1) })
+			refused("2001:db8:1:2:ffff::1")
+			wantStatus(t, start("2001:db8:1:3::1"), http.StatusFound)
+			admitted++
+			if got := states(); got != -1 && got != admitted {
+				t.Errorf("%d flow records stored; want %d, one per admitted start", got, admitted)
+			}
+			if advance != nil {
+				// 30 a minute: one more every 2 s.
+				advance(2 * time.Second)
+				wantStatus(t, start("203.0.113.7"), http.StatusFound)
+				refused("203.0.113.7")
+			}
+			var limited []string
+			for _, g := range gates {
+				limited = append(limited, metricValue(t, g, `gate_oidc_logins_total{provider="corp",result="rate_limited"}`))
+			}
+			if !slices.ContainsFunc(limited, func(v string) bool { return v != "" && v != "0" }) {
+				t.Errorf("rate_limited metric = %q on the instances; want the refusals counted", limited)
+			}
+		})
+	}
+}
+
+// Start counters that cannot be reached fail the start closed (503, no
+// binding, nothing stored): one Redis outage must not lift the bound.
+func TestOIDCStartLimitUnreachable(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)), MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	e := newOIDCEnv(t, startIDP(t), nil, envOpts{limiter: ratelimit.NewRedis(client, "gate:")})
+	resp := e.startFrom("203.0.113.7")
+	wantRefusalPage(t, resp, http.StatusServiceUnavailable)
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("a start refused for want of its counter set cookies %v", resp.Cookies())
 	}
 }

@@ -28,6 +28,9 @@ type Set struct {
 	// OIDCState (32 bytes) keys the HMAC that names an OpenID Connect
 	// sign-in's stored state and binds it to the browser that began it.
 	OIDCState []byte
+	// OIDCStateCipher (32 bytes, AES-256-GCM) seals an OpenID Connect
+	// sign-in's stored state (PKCE verifier, nonce, destination).
+	OIDCStateCipher []byte
 }
 
 // Purposes: each label yields an independent key. Changing one ends what
@@ -41,6 +44,7 @@ const (
 	credentials  = "gate credential cache hmac v1"
 	rateLimit    = "gate rate limit key hmac v1"
 	oidcState    = "gate oidc state hmac v1"
+	oidcCipher   = "gate oidc state aes-gcm v1"
 )
 
 // FromSecret derives the Set from secret with HKDF-SHA256.
@@ -59,6 +63,7 @@ func FromSecret(secret string) (Set, error) {
 		{&s.Credentials, credentials, 32},
 		{&s.RateLimit, rateLimit, 32},
 		{&s.OIDCState, oidcState, 32},
+		{&s.OIDCStateCipher, oidcCipher, 32},
 	} {
 		b, err := hkdf.Key(sha256.New, []byte(secret), nil, k.purpose, k.n)
 		if err != nil {

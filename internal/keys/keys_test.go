@@ -34,6 +34,7 @@ func TestFromSecretKnownAnswers(t *testing.T) {
 		{"credentials", k.Credentials, 32, "9179a26c88b0a7b6"},
 		{"rate_limit", k.RateLimit, 32, "3bdc20ae1fe66da2"},
 		{"oidc_state", k.OIDCState, 32, "225c5d4260050334"},
+		{"oidc_state_cipher", k.OIDCStateCipher, 32, "a51ae5a3894c155a"},
 	}
 	for _, tt := range tests {
 		if got := hex.EncodeToString(tt.key[:8]); len(tt.key) != tt.length || got != tt.prefix {

@@ -5,7 +5,8 @@
 // allow lists and users-file links, and back-channel logout tokens.
 //
 // It owns the flow's state records (StateStore, in memory or in Redis
-// under <state_prefix>oidc:) but not sessions or cookies: internal/http
+// under <state_prefix>oidc:, sealed with AES-256-GCM bound to their key
+// name) but not sessions or cookies: internal/http
 // turns a verified identity into a session exactly as a password login
 // does, and asks the session store to end the sessions a logout token
 // names. It never logs or keeps tokens or codes.

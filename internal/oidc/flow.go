@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -21,7 +20,7 @@ import (
 // stateRecord is what the store keeps of a sign-in between start and
 // callback. It is stored under a keyed hash of the state, so the state
 // itself, which travels through the browser and the provider, is not in
-// the store.
+// the store, and sealed (sealRecord), so nor is any of this.
 type stateRecord struct {
 	Provider string `json:"p"`
 	// Verifier is the PKCE code verifier; the provider got its S256
@@ -99,11 +98,12 @@ func (p *Provider) Start(ctx context.Context, redirectURI, rd, browser string) (
 		Browser:     p.keyed("browser", browser),
 		RedirectURI: redirectURI,
 	}
-	v, err := json.Marshal(rec)
+	key := p.keyed("state", state)
+	v, err := p.sealRecord(rec, key)
 	if err != nil {
-		return "", fmt.Errorf("oidc: encode state: %w", err)
+		return "", err
 	}
-	if err := p.opts.States.Put(ctx, p.keyed("state", state), v, StateTTL); err != nil {
+	if err := p.opts.States.Put(ctx, key, v, StateTTL); err != nil {
 		return "", fmt.Errorf("oidc: store state: %w", err)
 	}
 	return p.oauth(d, redirectURI).AuthCodeURL(state,
@@ -190,18 +190,21 @@ func (p *Provider) takeState(ctx context.Context, state string) (*stateRecord, e
 	if state == "" || len(state) > maxState {
 		return nil, fmt.Errorf("%w: missing or oversized state", ErrBadState)
 	}
-	v, err := p.opts.States.Take(ctx, p.keyed("state", state))
+	key := p.keyed("state", state)
+	v, err := p.opts.States.Take(ctx, key)
 	if errors.Is(err, ErrStateNotFound) {
 		return nil, fmt.Errorf("%w: unknown, expired or used state", ErrBadState)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var rec stateRecord
-	if err := json.Unmarshal(v, &rec); err != nil {
-		return nil, fmt.Errorf("%w: unreadable state record", ErrBadState)
+	rec, err := p.openRecord(v, key)
+	if err != nil {
+		// Written by someone without the key, altered, or moved from
+		// another state's key: as good as unknown.
+		return nil, fmt.Errorf("%w: unknown state (%w)", ErrBadState, err)
 	}
-	return &rec, nil
+	return rec, nil
 }
 
 // exchangeReason describes a failed exchange for the log: the provider's

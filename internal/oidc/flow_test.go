@@ -33,7 +33,7 @@ func newProvider(t *testing.T, edit func(*config.OIDCProvider)) (*oidc.Provider,
 	if edit != nil {
 		edit(&cfg)
 	}
-	p, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), Logger: zerolog.Nop()})
+	p, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), SealKey: make([]byte, 32), Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestKeysFetchBounded(t *testing.T) {
 	idp := oidctest.Start(t, oidctest.Config{RedirectURIs: []string{redirectURI}})
 	ct := &countingTransport{paths: map[string]int{}}
 	p, err := oidc.New(config.OIDCProvider{ID: "corp", Name: "Corp", Issuer: idp.Issuer, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret},
-		oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), HTTPClient: &http.Client{Transport: ct}})
+		oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: make([]byte, 32), SealKey: make([]byte, 32), HTTPClient: &http.Client{Transport: ct}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +154,32 @@ func TestKeysFetchBounded(t *testing.T) {
 	}
 	if _, _, err := p.Logout(context.Background(), idp.LogoutToken("sub", "")); err != nil {
 		t.Errorf("a valid logout token after the forgeries: %v", err)
+	}
+}
+
+// New refuses a provider without both keys at their length: its states
+// would be stored unsealed, or named under a short key.
+func TestNewNeedsKeys(t *testing.T) {
+	cfg := config.OIDCProvider{ID: "corp", Name: "Corp", Issuer: "https://sso.example.net", ClientID: "gate", ClientSecret: "s"}
+	k32 := make([]byte, 32)
+	tests := []struct {
+		name         string
+		key, sealKey []byte
+		wantErr      bool
+	}{
+		{"both", k32, k32, false},
+		{"no_key", nil, k32, true},
+		{"short_key", k32[:16], k32, true},
+		{"no_seal_key", k32, nil, true},
+		{"short_seal_key", k32, k32[:16], true},
+		{"long_seal_key", k32, make([]byte, 64), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := oidc.New(cfg, oidc.Options{States: oidc.NewMemoryStates(0, nil), Key: tt.key, SealKey: tt.sealKey})
+			if got := err != nil; got != tt.wantErr {
+				t.Errorf("New: %v; want error %v", err, tt.wantErr)
+			}
+		})
 	}
 }

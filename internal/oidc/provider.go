@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"net/http"
@@ -70,6 +71,10 @@ type Options struct {
 	// Key (keys.Set's OIDCState, at least 32 bytes) keys the names of
 	// states and the browser binding.
 	Key []byte
+	// SealKey (keys.Set's OIDCStateCipher, 32 bytes) seals the stored
+	// states: the store, Redis included, holds no verifier or nonce in
+	// the clear.
+	SealKey []byte
 	// Users is the users file for link; nil when there is none.
 	Users Directory
 	// HTTPClient talks to the providers; default one with a 10 s timeout.
@@ -87,6 +92,7 @@ type Options struct {
 type Provider struct {
 	cfg    config.OIDCProvider
 	opts   Options
+	seal   cipher.AEAD
 	client *http.Client
 	now    func() time.Time
 	log    zerolog.Logger
@@ -118,7 +124,11 @@ func New(cfg config.OIDCProvider, opts Options) (*Provider, error) {
 	if (cfg.Link == config.LinkEmail || cfg.Link == config.LinkUser) && opts.Users == nil {
 		return nil, fmt.Errorf("oidc: provider %s: link needs a users file", cfg.ID)
 	}
-	p := &Provider{cfg: cfg, opts: opts, client: opts.HTTPClient, now: opts.Now}
+	seal, err := newSealer(opts.SealKey)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, opts: opts, seal: seal, client: opts.HTTPClient, now: opts.Now}
 	if p.client == nil {
 		p.client = &http.Client{Timeout: 10 * time.Second}
 	}
