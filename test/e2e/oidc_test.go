@@ -370,22 +370,26 @@ func (l *requestLog) last(t *testing.T) string {
 	return l.urls[len(l.urls)-1]
 }
 
-// backchannelLogout posts the provider's logout token and wants 200.
+// backchannelLogout posts the provider's logout token and wants 200, not
+// to be cached (Back-Channel Logout 1.0, 2.8).
 func (o *idpStack) backchannelLogout(t *testing.T, token string) {
 	t.Helper()
-	if got := o.postLogout(t, token); got != http.StatusOK {
+	resp := o.postLogout(t, token)
+	if got := resp.StatusCode; got != http.StatusOK {
 		t.Fatalf("back-channel logout: status = %d; want 200", got)
+	}
+	if got := resp.Header.Get("Cache-Control"); !strings.Contains(got, "no-store") {
+		t.Errorf("back-channel logout: Cache-Control %q; want no-store", got)
 	}
 }
 
 // postLogout posts a logout token to gate's back-channel logout endpoint
-// through the proxy, as the provider would, and returns the status.
-func (o *idpStack) postLogout(t *testing.T, token string) int {
+// through the proxy, as the provider would.
+func (o *idpStack) postLogout(t *testing.T, token string) *http.Response {
 	t.Helper()
-	resp := o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(o.path("backchannel-logout")),
+	return o.do(t, client(t, o.ports.proxy), http.MethodPost, o.portalURL(o.path("backchannel-logout")),
 		strings.NewReader(url.Values{"logout_token": {token}}.Encode()),
 		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
-	return resp.StatusCode
 }
 
 // TestOIDCAttacks sends gate, through each shipped proxy configuration,
@@ -522,7 +526,7 @@ func (o *idpStack) attack(t *testing.T) {
 			{"neither sub nor sid", o.idp.LogoutToken("", "")},
 			{"an ID token's shape", o.idp.Sign(claims(func(c map[string]any) { delete(c, "events"); c["nonce"] = "n" }))},
 		} {
-			if got := o.postLogout(t, tc.token); got != http.StatusBadRequest {
+			if got := o.postLogout(t, tc.token).StatusCode; got != http.StatusBadRequest {
 				t.Errorf("logout token with %s: status = %d; want 400", tc.name, got)
 			}
 		}
