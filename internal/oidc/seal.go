@@ -11,7 +11,7 @@ import (
 
 // errSealed: a stored state that does not open under the state cipher
 // with its key name, or does not decode once opened.
-var errSealed = errors.New("state record does not open")
+var errSealed = errors.New("oidc: state record does not open")
 
 // sealVersion starts every sealed record, so that a later format can be
 // told apart (and an older one refused) without guessing.
