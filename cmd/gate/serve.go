@@ -278,7 +278,7 @@ func (noUsers) Authenticate(context.Context, string, string) (users.User, error)
 
 func (noUsers) Lookup(string) (users.User, bool) { return users.User{}, false }
 
-func (noUsers) Entry(string) (users.User, bool) { return users.User{}, false }
+func (noUsers) NameTaken(string) bool { return false }
 
 func (noUsers) AuthenticateToken(string, time.Time) (users.User, error) {
 	return users.User{}, users.ErrInvalidCredentials

@@ -174,3 +174,4 @@ type linkCheck struct{}
 
 func (linkCheck) Entry(string) (users.User, bool)       { return users.User{}, false }
 func (linkCheck) EntryByEmail(string) (users.User, int) { return users.User{}, 0 }
+func (linkCheck) NameTaken(string) bool                 { return false }

@@ -242,7 +242,7 @@ func (s *Server) currentUser(r *http.Request, st *requestState) (*session.Sessio
 		// would make the provider's user pass downstream as the file's
 		// (one Remote-User, one subject user:<name>): no session, as the
 		// callback refuses such a sign-in.
-		if _, taken := s.opts.Users.Entry(sess.User); taken {
+		if s.opts.Users.NameTaken(sess.User) {
 			return nil, users.User{}, nil
 		}
 		return sess, externalUser(sess), nil

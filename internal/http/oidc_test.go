@@ -681,6 +681,7 @@ func TestOIDCNameOfAFileUser(t *testing.T) {
 	}{
 		{"entry_added", testUsers(t) + userEntry("dana", cheapHash(t, "x"), "admins", false), 302},
 		{"entry_disabled", testUsers(t) + userEntry("dana", cheapHash(t, "x"), "admins", true), 302},
+		{"entry_in_other_case", testUsers(t) + userEntry("DANA", cheapHash(t, "x"), "admins", false), 302},
 		{"entry_gone", testUsers(t), 200},
 	} {
 		e.reloadUsers(tt.users)
@@ -721,20 +722,24 @@ func TestOIDCProviderAdminIsNotFileAdmin(t *testing.T) {
 		return e.forwardAuth("GET", "https", "app.example.com", uri, withCookie(c)).StatusCode
 	}
 
-	t.Run("unlinked_while_file_has_admin", func(t *testing.T) {
-		idp := startIDP(t)
-		idp.AddUser(provAdmin)
-		e := newOIDCEnv(t, idp, nil, envOpts{rules: rules, usersFile: withAdmin})
-		// The control: the rule admits the file's admin.
-		if got := path(e, e.mustLogin("admin", adminPass), "/admin"); got != 200 {
-			t.Fatalf("the file's admin on /admin: %d; want 200", got)
-		}
-		resp, b := e.signIn(idp, "corp", "https://app.example.com/admin")
-		wantRefusalPage(t, resp, http.StatusForbidden)
-		if b.session != nil {
-			t.Fatal("the provider's admin got a session")
-		}
-	})
+	// An application that ignores letter case would take Admin for
+	// admin: the name is taken up to case.
+	for _, name := range []string{"admin", "Admin", "ADMIN", "aDmIn"} {
+		t.Run("unlinked_while_file_has_admin/"+name, func(t *testing.T) {
+			idp := startIDP(t)
+			idp.AddUser(with(dana, func(u *oidctest.User) { u.Username = name }))
+			e := newOIDCEnv(t, idp, nil, envOpts{rules: rules, usersFile: withAdmin})
+			// The control: the rule admits the file's admin.
+			if got := path(e, e.mustLogin("admin", adminPass), "/admin"); got != 200 {
+				t.Fatalf("the file's admin on /admin: %d; want 200", got)
+			}
+			resp, b := e.signIn(idp, "corp", "https://app.example.com/admin")
+			wantRefusalPage(t, resp, http.StatusForbidden)
+			if b.session != nil {
+				t.Fatalf("the provider's %s got a session", name)
+			}
+		})
+	}
 	t.Run("unlinked_before_file_had_admin", func(t *testing.T) {
 		idp := startIDP(t)
 		idp.AddUser(provAdmin)

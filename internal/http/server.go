@@ -29,9 +29,9 @@ import (
 type UserDirectory interface {
 	Authenticate(ctx context.Context, name, password string) (users.User, error)
 	Lookup(name string) (users.User, bool)
-	// Entry is Lookup with disabled users included: a provider's unlinked
-	// user may not carry the name of any entry.
-	Entry(name string) (users.User, bool)
+	// NameTaken reports an entry of the name up to letter case, disabled
+	// or not: a provider's unlinked user may not carry it.
+	NameTaken(name string) bool
 }
 
 // Regulator counts login attempts before their password is checked and

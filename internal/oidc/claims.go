@@ -121,14 +121,13 @@ func (p *Provider) admit(id identity) (*Result, error) {
 // is a users-file entry's.
 const reasonNameTaken = "the users file has an entry of this name; set link: user or link: email to take it"
 
-// nameTaken reports whether the users file has an entry called name,
-// disabled or not.
+// nameTaken reports whether the users file has an entry called name up to
+// letter case, disabled or not.
 func (p *Provider) nameTaken(name string) bool {
 	if p.opts.Users == nil {
 		return false
 	}
-	_, ok := p.opts.Users.Entry(name)
-	return ok
+	return p.opts.Users.NameTaken(name)
 }
 
 // headerSafe: what goes into Remote-* headers must be short and free of

@@ -62,6 +62,8 @@ type Directory interface {
 	// Entry and EntryByEmail include disabled users (users.File).
 	Entry(name string) (users.User, bool)
 	EntryByEmail(email string) (users.User, int)
+	// NameTaken reports an entry of the name up to letter case.
+	NameTaken(name string) bool
 }
 
 // Options are what every provider shares.

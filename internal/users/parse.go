@@ -62,6 +62,9 @@ type snapshot struct {
 	// tokens maps the users-file hash of each API token (TokenHash) to
 	// its owner.
 	tokens map[string]tokenEntry
+	// folded holds every user name folded (foldName), disabled users
+	// included: a provider's unlinked user may carry none of them.
+	folded map[string]struct{}
 }
 
 // userKeys are the keys a user may have, as in Authelia's users file.
@@ -97,7 +100,7 @@ func parse(path string, data []byte) (*snapshot, error) {
 		raw = userNodes(errs, u)
 	}
 
-	s := &snapshot{users: make(map[string]entry, len(raw)), kinds: make(map[string]verifier), tokens: map[string]tokenEntry{}}
+	s := &snapshot{users: make(map[string]entry, len(raw)), kinds: make(map[string]verifier), tokens: map[string]tokenEntry{}, folded: make(map[string]struct{}, len(raw))}
 	names := make([]string, 0, len(raw))
 	for name := range raw {
 		names = append(names, name)
@@ -109,6 +112,7 @@ func parse(path string, data []byte) (*snapshot, error) {
 			continue
 		}
 		s.users[name] = e
+		s.folded[foldName(name)] = struct{}{}
 		if sh := e.hash.shape(); s.kinds[sh] == nil {
 			s.kinds[sh] = e.hash
 		}

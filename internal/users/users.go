@@ -156,6 +156,18 @@ func (f *File) Entry(name string) (User, bool) {
 	return e.user, ok
 }
 
+// NameTaken reports whether an entry, disabled or not, has name up to
+// letter case: a provider's unlinked user "Admin" must not pass as the
+// file's "admin" to an application that ignores case.
+func (f *File) NameTaken(name string) bool {
+	_, ok := f.snap.Load().folded[foldName(name)]
+	return ok
+}
+
+// foldName is the form NameTaken compares: Unicode simple case folding
+// through lower case (the Kelvin sign folds to k).
+func foldName(name string) string { return strings.ToLower(name) }
+
 // EntryByEmail returns the user whose email is email (ASCII case aside),
 // disabled or not, and how many users have it: a link by email takes an
 // entry only when exactly one has it.
