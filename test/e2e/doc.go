@@ -5,7 +5,10 @@
 // configurations.
 //
 // The proxies, the browser and the path matrix's backends are real programs
-// found on PATH (nginx, caddy, haproxy, traefik, chromium, python3). A test
-// whose program is missing is skipped, unless GATE_TEST_REQUIRE
-// (comma-separated) names it: then it fails.
+// found on PATH (nginx, caddy, haproxy, traefik, chromium, python3,
+// redis-server). A test whose program is missing is skipped, unless
+// GATE_TEST_REQUIRE (comma-separated) names it: then it fails. The OpenID
+// Connect provider is a real one too, run in the test process
+// (internal/testkit/oidctest) and reached by gate and the browser on
+// 127.0.0.1.
 package e2e

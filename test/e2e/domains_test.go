@@ -51,9 +51,17 @@ func TestTwoDomainsBrowser(t *testing.T) {
 type twoDomainStack struct {
 	ports ports
 	echo  *echoServer
+	gate  *proc
 }
 
 func startTwoDomainStack(t *testing.T, kind proxyKind, bin string) *twoDomainStack {
+	t.Helper()
+	return startTwoDomainStackWith(t, kind, bin, "")
+}
+
+// startTwoDomainStackWith is startTwoDomainStack with backends, YAML for
+// authentication_backend (indented by two spaces), after the users file.
+func startTwoDomainStackWith(t *testing.T, kind proxyKind, bin, backends string) *twoDomainStack {
 	t.Helper()
 	s := &twoDomainStack{echo: startEcho(t)}
 	s.ports.proxy = testkit.FreePort(t)
@@ -62,7 +70,7 @@ func startTwoDomainStack(t *testing.T, kind proxyKind, bin string) *twoDomainSta
 	users := filepath.Join(dir, "users.yml")
 	writeFile(t, users, fmt.Sprintf("users:\n  %s:\n    displayname: '%s'\n    password: '%s'\n    email: %s\n    groups: [admins, dev]\n",
 		aliceName, aliceDisp, cheapHash(alicePass), aliceEmail))
-	_, s.ports.gate = runGate(t, dir, func(port int) string {
+	s.gate, s.ports.gate = runGate(t, dir, func(port int) string {
 		proxy := ":" + strconv.Itoa(s.ports.proxy)
 		return render(t, "configs/two-domains/gate.yml",
 			"tcp://127.0.0.1:9091", "tcp://127.0.0.1:"+strconv.Itoa(port),
@@ -71,6 +79,7 @@ func startTwoDomainStack(t *testing.T, kind proxyKind, bin string) *twoDomainSta
 			"'http://auth.example.org'", "'http://auth.example.org"+proxy+"'",
 			"'http://app.example.com/'", "'http://app.example.com"+proxy+"/'",
 			"'http://app.example.org/'", "'http://app.example.org"+proxy+"/'",
+			"    watch: true\n", "    watch: true\n"+backends,
 		)
 	})
 	p := twoDomainProxies[kind.name](t, bin, t.TempDir(), s.ports)
@@ -187,14 +196,20 @@ func (b *browser) signIn(domain, app, portal string) {
 // wantIdentity checks the user the app's echo page says it saw.
 func (b *browser) wantIdentity(user string) {
 	b.t.Helper()
+	if got := b.echo().Header.Get("Remote-User"); got != user {
+		b.failf("app saw Remote-User %q; want %q", got, user)
+	}
+}
+
+// echo is what the app's echo page says it saw.
+func (b *browser) echo() echoed {
+	b.t.Helper()
 	text := b.text("read what the app saw", chromedp.CSS("pre"))
 	var e echoed
 	if err := json.Unmarshal([]byte(text), &e); err != nil {
 		b.failf("the app's page is not its echo: %v\n%s", err, text)
 	}
-	if got := e.Header.Get("Remote-User"); got != user {
-		b.failf("app saw Remote-User %q; want %q", got, user)
-	}
+	return e
 }
 
 // cookies are the cookies the browser would send to urls.

@@ -154,10 +154,18 @@ type stack struct {
 // request through the proxy reaches the app.
 func startStack(t testing.TB, kind proxyKind, bin string) *stack {
 	t.Helper()
+	return startStackWith(t, kind, bin, func(int) string { return "" })
+}
+
+// startStackWith is startStack with more authentication backends in gate's
+// configuration: backends gets the proxy's port before gate starts (a
+// provider's redirect URI names it) and returns YAML for startGate.
+func startStackWith(t testing.TB, kind proxyKind, bin string, backends func(proxyPort int) string) *stack {
+	t.Helper()
 	s := &stack{kind: kind, echo: startEcho(t)}
 	s.ports.proxy = testkit.FreePort(t)
 	s.ports.app = s.echo.port
-	s.gate, s.ports.gate, s.users = startGate(t, s.ports.proxy)
+	s.gate, s.ports.gate, s.users = startGate(t, s.ports.proxy, backends(s.ports.proxy))
 	p := kind.start(t, bin, t.TempDir(), s.ports)
 	c := client(t, s.ports.proxy)
 	ready := s.appURL("/public/ready")

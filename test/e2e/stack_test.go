@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,10 +87,22 @@ session:
 
 // startGate runs the gate binary on a free port with the portal at
 // proxyPort, and returns it, its port and its (watched) users file once
-// /healthz answers.
-func startGate(t testing.TB, proxyPort int) (*proc, int, string) {
+// /healthz answers. backends, when not empty, is YAML inserted at the top
+// of authentication_backend (indented by two spaces), such as an oidc list.
+func startGate(t testing.TB, proxyPort int, backends string) (*proc, int, string) {
 	t.Helper()
 	dir := t.TempDir()
+	users := writeUsers(t, dir)
+	p, port := runGate(t, dir, func(port int) string {
+		return strings.Replace(fmt.Sprintf(gateConfig, port, proxyPort, users),
+			"authentication_backend:\n", "authentication_backend:\n"+backends, 1)
+	})
+	return p, port, users
+}
+
+// writeUsers writes a users file with alice into dir and returns its path.
+func writeUsers(t testing.TB, dir string) string {
+	t.Helper()
 	users := filepath.Join(dir, "users.yml")
 	writeFile(t, users, fmt.Sprintf(`users:
   %s:
@@ -100,14 +113,14 @@ func startGate(t testing.TB, proxyPort int) (*proc, int, string) {
     tokens:
       - {name: e2e, hash: '%s'}
 `, aliceName, aliceDisp, cheapHash(alicePass), aliceEmail, gateusers.TokenHash(aliceToken)))
-	p, port := runGate(t, dir, func(port int) string { return fmt.Sprintf(gateConfig, port, proxyPort, users) })
-	return p, port, users
+	return users
 }
 
 // runGate runs the gate binary on a free port with the configuration that
 // config returns for that port, written into dir with a fresh session
-// secret, and returns it and its port once /healthz answers.
-func runGate(t testing.TB, dir string, config func(port int) string) (*proc, int) {
+// secret, and returns it and its port once /healthz answers. env adds
+// variables (NAME=value) to gate's environment.
+func runGate(t testing.TB, dir string, config func(port int) string, env ...string) (*proc, int) {
 	t.Helper()
 	secret := filepath.Join(dir, "session_secret")
 	writeFile(t, secret, rand.Text()+rand.Text()+"\n")
@@ -116,7 +129,7 @@ func runGate(t testing.TB, dir string, config func(port int) string) (*proc, int
 	writeFile(t, cfg, config(port))
 
 	cmd := exec.Command(gateBin, "serve")
-	cmd.Env = []string{"GATE_CONFIG=" + cfg, "GATE_SESSION_SECRET_FILE=" + secret}
+	cmd.Env = append([]string{"GATE_CONFIG=" + cfg, "GATE_SESSION_SECRET_FILE=" + secret}, env...)
 	p := start(t, "gate", dir, cmd)
 	healthz := "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
 	p.waitFor(t, 10*time.Second, "answer on /healthz", func(ctx context.Context) bool {
