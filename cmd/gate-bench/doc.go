@@ -27,4 +27,14 @@
 //
 // It exits non-zero when gate answers 200 for a session that had ended
 // (and Redis did not lose the logout) or a 5xx other than 503.
+//
+// With -logout-latency it measures SPEC section 12's logout-to-refusal time
+// instead: two gates on one Redis, logouts on A, and the time until B stops
+// answering 200 for the session, with B's local cache on and, as the
+// baseline, off (docs/performance.md):
+//
+//	go run ./cmd/gate-bench -logout-latency -logouts 1000
+//
+// It exits non-zero when B still allows a session a second after its
+// logout.
 package main

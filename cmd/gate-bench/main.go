@@ -49,6 +49,10 @@ type options struct {
 	// faults, when it names experiments, runs the fault harness instead
 	// of the load rounds.
 	faults faultOptions
+	// logoutLatency runs the logout-to-refusal measurement instead of the
+	// load rounds, over logouts logouts.
+	logoutLatency bool
+	logouts       int
 }
 
 func parseOptions(args []string) (options, error) {
@@ -69,6 +73,8 @@ func parseOptions(args []string) (options, error) {
 	fs.DurationVar(&o.loginsDuration, "logins-duration", 10*time.Second, "length of the login burst")
 	fs.BoolVar(&o.loginsHammer, "logins-hammer", false, "login burst clients try again at once after a 503 instead of waiting its Retry-After")
 	fs.StringVar(&o.baseline, "baseline", "", "another gate binary (say, built from an earlier commit) to run beside this tree's, taking turns with it, for the memory and Redis targets")
+	fs.BoolVar(&o.logoutLatency, "logout-latency", false, "measure logout-to-refusal across two gates sharing one Redis instead of the load rounds: logouts on gate A, watched from gate B with and without the local cache (SPEC section 12)")
+	fs.IntVar(&o.logouts, "logouts", 1000, "logout-latency: logouts per gate B")
 	var faults string
 	fs.StringVar(&faults, "faults", "", "run fault experiments instead of the load rounds: all, or comma-separated: "+strings.Join(faultNames(), ", ")+" (see docs/reliability.md)")
 	fs.DurationVar(&o.faults.before, "before", 3*time.Second, "faults: load before the fault")
@@ -115,6 +121,9 @@ func parseOptions(args []string) (options, error) {
 			return o, fmt.Errorf("unknown target %q", t)
 		}
 	}
+	if o.logouts < 1 {
+		return o, errors.New("-logouts must be at least 1")
+	}
 	if o.rounds < 1 || o.conns < 1 || o.sessions < 1 {
 		return o, errors.New("-rounds, -conns and -sessions must be at least 1")
 	}
@@ -149,6 +158,9 @@ func run(args []string, out io.Writer) error {
 	raiseFileLimit()
 	if len(o.faults.experiments) > 0 {
 		return runFaults(o, out)
+	}
+	if o.logoutLatency {
+		return runLogoutLatency(o, out)
 	}
 	dir, err := os.MkdirTemp("", "gate-bench")
 	if err != nil {

@@ -122,3 +122,13 @@ func TestCPUTime(t *testing.T) {
 		t.Error("cpuTime of no process is not 0")
 	}
 }
+
+func TestParseLogouts(t *testing.T) {
+	o, err := parseOptions([]string{"-logout-latency", "-logouts", "50"})
+	if err != nil || !o.logoutLatency || o.logouts != 50 {
+		t.Fatalf("parseOptions(-logout-latency -logouts 50) = %v, %d, %v; want true, 50, no error", o.logoutLatency, o.logouts, err)
+	}
+	if _, err := parseOptions([]string{"-logout-latency", "-logouts", "0"}); err == nil || !strings.Contains(err.Error(), "-logouts") {
+		t.Errorf("parseOptions(-logouts 0): error %v; want one naming -logouts", err)
+	}
+}
