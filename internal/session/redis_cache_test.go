@@ -281,7 +281,8 @@ func TestRedisCacheStreamKilled(t *testing.T) {
 // from B's cache first, and wants every one refused on B within
 // logoutBound of the end's return: a bound only a broken invalidation path
 // misses (a lost invalidation leaves the stale entry until something else
-// drops it), never a busy machine. p50 and p99 are logged; SPEC section
+// drops it), never a busy machine (183 ms was seen beside the other
+// packages' tests under -race). p50 and p99 are logged; SPEC section
 // 12's 10 ms at the 99th percentile is asserted only with
 // -cache.latency-strict, as timed assertions flake under the parallel
 // suite (gate-bench -logout-latency measures it between gate processes).
@@ -291,7 +292,7 @@ func TestRedisCacheLogoutLatency(t *testing.T) {
 	}
 	const (
 		n           = 1000
-		logoutBound = 250 * time.Millisecond
+		logoutBound = time.Second
 		spec99      = 10 * time.Millisecond
 	)
 	ctx := context.Background()
