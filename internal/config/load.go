@@ -219,20 +219,28 @@ func secretFileLayer(getenv func(string) string, ps *problems) map[string]any {
 			ps.add(key, "both %s and %s are set; set only one", direct, name)
 			continue
 		}
-		b, err := readLimited(f, maxSecretFile)
+		s, err := readSecretFile(f)
 		if err != nil {
 			ps.add(key, "%s: cannot read %s: %s", name, f, pathErr(err))
 			continue
 		}
-		s := string(b)
-		if t, ok := strings.CutSuffix(s, "\r\n"); ok {
-			s = t
-		} else {
-			s = strings.TrimSuffix(s, "\n")
-		}
 		setPath(out, path, s)
 	}
 	return out
+}
+
+// readSecretFile reads a secret from a file of at most maxSecretFile
+// bytes, without one trailing newline, since editors and "echo" add one.
+func readSecretFile(name string) (string, error) {
+	b, err := readLimited(name, maxSecretFile)
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	if t, ok := strings.CutSuffix(s, "\r\n"); ok {
+		return t, nil
+	}
+	return strings.TrimSuffix(s, "\n"), nil
 }
 
 // readLimited reads a whole file of at most limit bytes.

@@ -86,16 +86,10 @@ func oidcSecretLayer(raw map[string]any, getenv func(string) string, ps *problem
 		case v != "":
 			p["client_secret"] = v
 		case f != "":
-			b, err := readLimited(f, maxSecretFile)
+			s, err := readSecretFile(f)
 			if err != nil {
 				ps.add(key, "%s: cannot read %s: %s", file, f, pathErr(err))
 				continue
-			}
-			s := string(b)
-			if t, ok := strings.CutSuffix(s, "\r\n"); ok {
-				s = t
-			} else {
-				s = strings.TrimSuffix(s, "\n")
 			}
 			p["client_secret"] = s
 		}

@@ -312,13 +312,19 @@ func (m *Memory) DeleteUser(ctx context.Context, user string) (int, error) {
 	if err := m.check(ctx); err != nil {
 		return 0, err
 	}
+	return m.deleteIndexed(func(sh *shard) userIndex { return sh.byUser[user] }), nil
+}
+
+// deleteIndexed removes, shard by shard, the sessions that index names in
+// each shard, and counts those that were still live.
+func (m *Memory) deleteIndexed(index func(*shard) userIndex) int {
 	now := m.now()
 	live := 0
 	for i := range m.shards {
 		sh := &m.shards[i]
 		sh.mu.Lock()
 		removed := 0
-		for _, id := range sh.byUser[user].ids() {
+		for _, id := range index(sh).ids() {
 			rec := sh.sessions[id]
 			if !rec.Expired(now) {
 				live++
@@ -329,7 +335,7 @@ func (m *Memory) DeleteUser(ctx context.Context, user string) (int, error) {
 		sh.mu.Unlock()
 		m.n.Add(-int64(removed))
 	}
-	return live, nil
+	return live
 }
 
 // DeleteProvider implements Store. Like DeleteUser it counts only
@@ -342,24 +348,7 @@ func (m *Memory) DeleteProvider(ctx context.Context, provider, subject, sid stri
 	if sid != "" {
 		key = providerKey(provider, "sid", sid)
 	}
-	now := m.now()
-	live := 0
-	for i := range m.shards {
-		sh := &m.shards[i]
-		sh.mu.Lock()
-		removed := 0
-		for _, id := range sh.byProvider[key].ids() {
-			rec := sh.sessions[id]
-			if !rec.Expired(now) {
-				live++
-			}
-			sh.remove(rec)
-			removed++
-		}
-		sh.mu.Unlock()
-		m.n.Add(-int64(removed))
-	}
-	return live, nil
+	return m.deleteIndexed(func(sh *shard) userIndex { return sh.byProvider[key] }), nil
 }
 
 // providerKey names a provider session's subject or sid in byProvider;
