@@ -29,36 +29,29 @@ func testKeys(t testing.TB) keys.Set {
 // and closes it when the test ends.
 func newRedisStore(t testing.TB, cfg config.Redis, now func() time.Time) *session.Redis {
 	t.Helper()
-	client, plan, err := redisconn.New(cfg)
-	if err != nil {
-		t.Fatalf("redisconn.New: %v", err)
-	}
-	s, err := session.NewRedis(client, session.RedisOptions{
-		RecordKey: testKeys(t).RecordCipher,
-		NameKey:   testKeys(t).KeyHash,
-		Prefix:    cfg.SessionPrefix,
-		Name:      plan.String(),
-		Now:       now,
-		PoolSize:  plan.PoolSize,
-		Timeout:   plan.Timeout,
-	})
-	if err != nil {
-		client.Close()
-		t.Fatalf("session.NewRedis: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return buildRedisStore(t, cfg, now, false)
 }
 
 // newCachedStore is newRedisStore with the local cache on, its streams
 // built from the same plan, as gate serve builds them.
 func newCachedStore(t testing.TB, cfg config.Redis, now func() time.Time) *session.Redis {
 	t.Helper()
+	s := buildRedisStore(t, cfg, now, true)
+	// Connected, as gate's health watch connects it at start: with
+	// Sentinel, the cache waits for the store's client to name the master.
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	return s
+}
+
+func buildRedisStore(t testing.TB, cfg config.Redis, now func() time.Time, cached bool) *session.Redis {
+	t.Helper()
 	client, plan, err := redisconn.New(cfg)
 	if err != nil {
 		t.Fatalf("redisconn.New: %v", err)
 	}
-	s, err := session.NewRedis(client, session.RedisOptions{
+	opts := session.RedisOptions{
 		RecordKey: testKeys(t).RecordCipher,
 		NameKey:   testKeys(t).KeyHash,
 		Prefix:    cfg.SessionPrefix,
@@ -66,18 +59,16 @@ func newCachedStore(t testing.TB, cfg config.Redis, now func() time.Time) *sessi
 		Now:       now,
 		PoolSize:  plan.PoolSize,
 		Timeout:   plan.Timeout,
-		Cache:     &session.CacheOptions{MaxEntries: 1000, StreamClient: plan.StreamClient, WatchMaster: plan.MasterWatch()},
-	})
+	}
+	if cached {
+		opts.Cache = &session.CacheOptions{MaxEntries: 1000, StreamClient: plan.StreamClient, WatchMaster: plan.MasterWatch()}
+	}
+	s, err := session.NewRedis(client, opts)
 	if err != nil {
 		client.Close()
 		t.Fatalf("session.NewRedis: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	// Connected, as gate's health watch connects it at start: with
-	// Sentinel, the cache waits for the store's client to name the master.
-	if err := s.Ping(context.Background()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
 	return s
 }
 
