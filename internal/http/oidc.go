@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -27,22 +26,16 @@ const (
 
 // bindingName is the binding cookie's name on site.
 func bindingName(site *site) string {
-	if site.https() {
+	if site.https {
 		return secureBindingCookie
 	}
 	return bindingCookie
 }
 
-// https reports whether the site's portal is served over https.
-func (st *site) https() bool { return len(st.portal) > 8 && st.portal[:8] == "https://" }
-
-// portalURL is the site's portal URL without a trailing slash.
-func (st *site) portalURL() string { return strings.TrimSuffix(st.portalLoc, "/?rd=") }
-
 // redirectURI is the provider's callback on site's portal: each cookie
 // domain's portal is its own redirect URI, to register at the provider.
 func redirectURI(site *site, provider string) string {
-	return site.portalURL() + "/api/oidc/" + provider + "/callback"
+	return site.root + "/api/oidc/" + provider + "/callback"
 }
 
 // providerOf is the provider the request's path names; nil, with a 404
@@ -153,7 +146,7 @@ func (s *Server) handleOIDCStart(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: bindingName(site), Value: browser, Path: "/", MaxAge: int(oidc.StateTTL / time.Second),
-		HttpOnly: true, Secure: site.https(), SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: site.https, SameSite: http.SameSiteLaxMode,
 	})
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
@@ -309,7 +302,7 @@ func (s *Server) providerButtons(site *site, rd string) []providerButton {
 		out = append(out, providerButton{
 			ID:   p.ID(),
 			Name: p.Name(),
-			Href: site.portalURL() + "/api/oidc/" + p.ID() + "/start?rd=" + url.QueryEscape(rd),
+			Href: site.root + "/api/oidc/" + p.ID() + "/start?rd=" + url.QueryEscape(rd),
 		})
 	}
 	return out

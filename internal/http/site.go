@@ -40,8 +40,15 @@ type site struct {
 	base string
 	// portal is the portal URL without a trailing slash, as
 	// ?authelia_url= is compared with it.
-	portal    string
+	portal string
+	// root is the portal URL as configured, without a trailing slash: the
+	// provider buttons and redirect URIs start with it; portalLoc is the
+	// portal's redirect target with its rd parameter to fill in.
+	root      string
 	portalLoc string
+	// https: the portal is served over https, so cookies set there are
+	// Secure.
+	https     bool
 	defaultRD string
 	// realm is the portal host, named in WWW-Authenticate.
 	realm string
@@ -64,10 +71,12 @@ func newSite(o Site) (*site, error) {
 		Site:      o,
 		domain:    domain,
 		base:      strings.TrimRight(portal.Path, "/"),
+		https:     portal.Scheme == "https",
 		redirects: redirectPolicy{domain: domain, httpsOnly: portal.Scheme == "https"},
 	}
-	s.portal = strings.ToLower(portal.Scheme + "://" + portal.Host + s.base)
-	s.portalLoc = portal.Scheme + "://" + portal.Host + s.base + "/?rd="
+	s.root = portal.Scheme + "://" + portal.Host + s.base
+	s.portal = strings.ToLower(s.root)
+	s.portalLoc = s.root + "/?rd="
 	s.realm = portal.Hostname()
 	if rd, ok := s.redirects.safe(o.DefaultRedirectURL); ok {
 		s.defaultRD = rd
